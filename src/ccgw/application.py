@@ -1,0 +1,136 @@
+"""The FastAPI application: lifespan-owned resources, one error handler per failure family, routes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ccgw import errors
+from ccgw.config import Settings
+from ccgw.gateway import ClientDisconnected, Gateway
+from ccgw.images import ImageFetcher, Resolver, system_resolver
+from ccgw.routes import openai, ops
+from ccgw.schemas import ChatCompletionRequest
+from ccgw.usage import UsageStore
+from ccgw.web import RequestIdMiddleware, error_response, request_id
+
+log = logging.getLogger("ccgw")
+
+
+def _upstream_http(settings: Settings, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
+    timeouts = settings.timeouts
+    return httpx.AsyncClient(
+        transport=transport,
+        timeout=httpx.Timeout(
+            connect=timeouts.connect, read=max(timeouts.first_event, timeouts.idle), write=60, pool=60
+        ),
+        limits=httpx.Limits(max_connections=None, max_keepalive_connections=200, keepalive_expiry=60),
+        follow_redirects=False,
+    )
+
+
+def create_app(
+    settings: Settings,
+    *,
+    upstream_key: str | None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    image_transport: httpx.AsyncBaseTransport | None = None,
+    image_resolver: Resolver = system_resolver,
+    usage_path: Path | None = None,
+) -> FastAPI:
+    """Build the app. `transport`/`image_transport` replace the network in tests."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        usage = UsageStore(usage_path or Path(settings.usage_file))
+        usage.load()
+        async with _upstream_http(settings, transport) as http:
+            images = ImageFetcher(settings.images, transport=image_transport, resolver=image_resolver)
+            gateway = Gateway(settings, http=http, upstream_key=upstream_key, images=images, usage=usage)
+            app.state.gateway = gateway
+            try:
+                yield
+            finally:
+                await gateway.aclose()
+                await usage.close()
+
+    app = FastAPI(title="ccgw", version="0.1.0", lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    _install_error_handlers(app)
+    app.include_router(ops.router)
+    app.include_router(openai.router)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=list(settings.cors_origins),
+        allow_methods=["*"],
+        allow_headers=["*"],
+        expose_headers=["x-request-id", "retry-after"],
+    )
+    app.add_middleware(RequestIdMiddleware)
+    _register_schemas(app)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    async def gateway_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, errors.GatewayError)
+        return error_response(exc, request.url.path)
+
+    async def validation_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
+        return error_response(errors.InvalidRequestError(f"{where}: {first.get('msg')}", param=where), request.url.path)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        mapped: errors.GatewayError
+        if exc.status_code == 404:
+            mapped = errors.NotFoundError(f"Unknown route: {request.method} {request.url.path}")
+        elif exc.status_code == 405:
+            mapped = errors.MethodNotAllowedError(f"{request.method} is not allowed on {request.url.path}")
+        else:
+            mapped = errors.InvalidRequestError(str(exc.detail))
+        return error_response(mapped, request.url.path)
+
+    async def disconnected(request: Request, exc: Exception) -> Response:
+        return Response(status_code=499)  # nobody is listening; nginx's "client closed request"
+
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unexpected error in %s %s (request %s)", request.method, request.url.path, request_id(request))
+        error = errors.GatewayError(f"Internal gateway error (request {request_id(request)}); see the gateway's log")
+        return error_response(error, request.url.path)
+
+    app.add_exception_handler(errors.GatewayError, gateway_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(ClientDisconnected, disconnected)
+    app.add_exception_handler(Exception, unexpected)
+
+
+def _register_schemas(app: FastAPI) -> None:
+    """Publish the edge schemas that routes reference by `$ref` (they parse bodies themselves)."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = FastAPI.openapi(app)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for model in (ChatCompletionRequest,):
+            document = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(document.pop("$defs", {}))
+            components[model.__name__] = document
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

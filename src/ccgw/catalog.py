@@ -1,0 +1,228 @@
+"""The model catalog: the upstream's `/provider/v1/models`, cached, filtered and resolvable.
+
+The list is refreshed after `ttl` seconds (one refresh at a time) and served from the last good
+copy while the upstream is down. Before the first successful fetch, the Go plan's known ids
+stand in, so a gateway that starts offline still resolves the common models.
+Names resolve in this order: configured alias, exact id, case-insensitive id, then a unique id
+whose part after the last `/` matches (`deepseek-v4-pro` → `deepseek/deepseek-v4-pro`). An
+unknown name triggers one early refresh (new models appear) before it is refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ccgw.errors import GatewayError, NotFoundError
+
+log = logging.getLogger("ccgw.catalog")
+
+RETRY_UNKNOWN_AFTER = 60.0  # an unknown name may be a new model: refetch, but not more often
+RETRY_FAILED_AFTER = 30.0
+
+# Go-tier ids as of command-code 1.79.1 (upstream-protocol.md §5): the offline fallback.
+KNOWN_GO_MODELS = [
+    "deepseek/deepseek-v4-pro",
+    "deepseek/deepseek-v4-flash",
+    "deepseek/deepseek-v4-flash-fast",
+    "deepseek/deepseek-v4-flash-vision-exp",
+    "deepseek/deepseek-v4.1-flash",
+    "deepseek/deepseek-v4.1-flash-fast",
+    "moonshotai/Kimi-K3",
+    "moonshotai/Kimi-K2.7-Code",
+    "moonshotai/Kimi-K2.7-Code-Highspeed",
+    "moonshotai/Kimi-K2.6",
+    "moonshotai/Kimi-K2.5",
+    "zai-org/GLM-5.3",
+    "zai-org/GLM-5.2",
+    "zai-org/GLM-5.2-Fast",
+    "zai-org/GLM-5.1",
+    "zai-org/GLM-5",
+    "z-ai/glm-5.3-flash",
+    "z-ai/glm-5.3-flashx",
+    "MiniMaxAI/MiniMax-M3",
+    "MiniMaxAI/MiniMax-M2.7",
+    "MiniMaxAI/MiniMax-M2.5",
+    "Qwen/Qwen3.8-Max",
+    "Qwen/Qwen3.8-Max-0902",
+    "Qwen/Qwen3.8-27B",
+    "Qwen/Qwen3.8-Flash",
+    "Qwen/Qwen3.8-Omni-Flash",
+    "Qwen/Qwen3.7-Max",
+    "Qwen/Qwen3.7-Plus",
+    "Qwen/Qwen3.7-Flash",
+    "Qwen/Qwen3.6-Max-Preview",
+    "Qwen/Qwen3.6-Plus",
+    "stepfun/Step-5-Preview",
+    "stepfun/Step-3.7-Flash",
+    "stepfun/Step-3.5-Flash",
+    "xiaomi/mimo-v2.5-pro",
+    "xiaomi/mimo-v2.5",
+    "xiaomi/mimo-v2.6-pro",
+    "xiaomi/mimo-v2.6-flash",
+    "tencent/hy3-paid",
+    "tencent/hy4-preview",
+    "nvidia/nemotron-3-ultra-550b-a55b",
+    "thinkingmachines/inkling",
+    "thinkingmachines/inkling-small",
+    "poolside/laguna-s-2.1-free",
+    "meituan/LongCat-2.0",
+    "inclusionai/ling-3.0-flash-sante:free",
+    "inclusionai/ling-3.1-flash:free",
+    "mistral/mistral-large-4",
+    "meta/muse-spark-1.2-contributor",
+    "meta/muse-spark-1.3-contributor",
+    "gpt-5.6-luna",
+    "gpt-6-luna",
+    "xai/grok-4.5",
+    "stealth/glyph-cluster:free",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Model:
+    id: str
+    name: str = ""
+    context_length: int | None = None
+
+    @property
+    def owned_by(self) -> str:
+        if "/" in self.id:
+            return self.id.split("/", 1)[0]
+        if self.id.startswith("claude"):
+            return "anthropic"
+        if self.id.startswith(("gpt", "o1", "o3", "o4")):
+            return "openai"
+        return "commandcode"
+
+    def openai(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {"id": self.id, "object": "model", "created": 0, "owned_by": self.owned_by}
+        if self.name:
+            entry["name"] = self.name
+        if self.context_length:
+            entry["context_length"] = self.context_length
+        return entry
+
+
+def _parse(document: Any) -> list[Model]:
+    rows = document.get("data") if isinstance(document, dict) else None
+    if not isinstance(rows, list):
+        raise ValueError("catalog has no data list")
+    models = []
+    for row in rows:
+        if isinstance(row, dict) and isinstance(row.get("id"), str) and row["id"]:
+            length = row.get("context_length")
+            models.append(
+                Model(
+                    id=row["id"],
+                    name=str(row.get("name") or ""),
+                    context_length=length if isinstance(length, int) and length > 0 else None,
+                )
+            )
+    return models
+
+
+def excluded(model_id: str, prefixes: Iterable[str]) -> bool:
+    """cmdcode2apipy's rule: a prefix matches the whole id or the part after the last `/`."""
+    tail = model_id.rsplit("/", 1)[-1].lower()
+    lowered = model_id.lower()
+    return any(lowered.startswith(p.lower()) or tail.startswith(p.lower()) for p in prefixes if p)
+
+
+class Catalog:
+    """Stale-while-revalidate: only the very first fetch is awaited by a request."""
+
+    def __init__(
+        self,
+        fetch: Callable[[], Awaitable[Any]],
+        *,
+        ttl: float,
+        exclude: Iterable[str] = (),
+        aliases: Mapping[str, str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._fetch = fetch
+        self._ttl = ttl
+        self._exclude = tuple(exclude)
+        self._aliases = {k.lower(): v for k, v in (aliases or {}).items()}
+        self._clock = clock
+        self._models: list[Model] = [Model(id=i) for i in KNOWN_GO_MODELS]
+        self._attempted_at: float | None = None
+        self._lock = asyncio.Lock()
+        self._background: asyncio.Task[None] | None = None
+        self.stale = True  # True until a fetch succeeds, and again after one fails
+
+    def _due(self, *, unknown_name: bool = False) -> bool:
+        if self._attempted_at is None:
+            return True
+        age = self._clock() - self._attempted_at
+        if unknown_name:
+            return age > RETRY_UNKNOWN_AFTER
+        return age > (min(self._ttl, RETRY_FAILED_AFTER) if self.stale else self._ttl)
+
+    async def refresh(self, *, unknown_name: bool = False) -> None:
+        """Fetch the catalog if it is due; keep the last good copy on failure."""
+        async with self._lock:
+            if not self._due(unknown_name=unknown_name):
+                return  # fresh, or somebody refreshed while we waited
+            self._attempted_at = self._clock()
+            try:
+                models = _parse(await self._fetch())
+            except (GatewayError, ValueError) as exc:
+                log.warning("model catalog unavailable, serving the last good copy: %s", exc)
+                self.stale = True
+                return
+            self._models, self.stale = models, False
+
+    async def _current(self) -> list[Model]:
+        if self._attempted_at is None:
+            await self.refresh()
+        elif self._due() and (self._background is None or self._background.done()):
+            self._background = asyncio.create_task(self.refresh())
+        return self._models
+
+    async def models(self) -> list[Model]:
+        """The visible models (exclusions applied)."""
+        return [m for m in await self._current() if not excluded(m.id, self._exclude)]
+
+    def _lookup(self, name: str) -> Model | None:
+        lowered = name.lower()
+        for model in self._models:
+            if model.id == name:
+                return model
+        for model in self._models:
+            if model.id.lower() == lowered:
+                return model
+        tail = lowered.rsplit("/", 1)[-1]
+        matches = [m for m in self._models if m.id.lower().rsplit("/", 1)[-1] == tail]
+        return matches[0] if len(matches) == 1 else None
+
+    async def resolve(self, name: str) -> Model:
+        """The catalog model a client's name means; 404 if none (or if it is excluded)."""
+        await self._current()
+        target = self._aliases.get(name.lower(), name)
+        model = self._lookup(target)
+        if model is None and self._due(unknown_name=True):
+            await self.refresh(unknown_name=True)
+            model = self._lookup(target)
+        if model is None:
+            raise NotFoundError(
+                f"The model {name!r} does not exist or is not served by Command Code; GET /v1/models lists them",
+                code="model_not_found",
+                param="model",
+            )
+        if excluded(model.id, self._exclude):
+            raise NotFoundError(
+                f"The model {model.id!r} is excluded by exclude_models in the gateway's config",
+                code="model_not_found",
+                param="model",
+            )
+        return model
+
+    async def aclose(self) -> None:
+        if self._background is not None:
+            self._background.cancel()

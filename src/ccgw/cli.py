@@ -1,0 +1,70 @@
+"""Command line: start the gateway (first run writes config.yaml and prints the new local key)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import uvicorn
+from fastapi import FastAPI
+
+from ccgw.application import create_app
+from ccgw.config import ConfigError, Settings, fail, load_settings, resolve_upstream_key
+
+log = logging.getLogger("ccgw")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python app.py", description="ccgw: Command Code as OpenAI/Anthropic APIs")
+    parser.add_argument("--config", type=Path, default=Path("config.yaml"), help="config file (default: config.yaml)")
+    parser.add_argument("--host", help="listen address (default: from config, else localhost)")
+    parser.add_argument("--port", type=int, help="listen port (default: from config, else 11434)")
+    return parser
+
+
+def _load(path: Path) -> Settings:
+    try:
+        settings, generated = load_settings(path)
+    except ConfigError as exc:
+        fail(str(exc))
+        raise  # unreachable: fail() exits
+    if generated:
+        print(f"ccgw: first run, wrote {path} with a new local API key (shown once):\n\n    {generated}\n")
+        print(
+            f"ccgw: clients use base URL http://{settings.host}:{settings.port}/v1 with that key\n",
+            flush=True,
+        )
+    return settings
+
+
+def build_app(path: Path, settings: Settings | None = None) -> FastAPI:
+    settings = settings or _load(path)
+    key, source = resolve_upstream_key(settings)
+    if key:
+        log.info("Command Code key from %s", source)
+    else:
+        log.warning(
+            "no Command Code API key (config commandcode.api_key, COMMANDCODE_API_KEY or "
+            "~/.commandcode/auth.json); model requests will fail until one is set"
+        )
+    if not settings.local_keys():
+        log.warning("no local api_key configured: any client that can reach this port can use the gateway")
+    base = path.parent if path.parent != Path("") else Path(".")
+    usage_path = Path(settings.usage_file)
+    if not usage_path.is_absolute():
+        usage_path = base / usage_path
+    return create_app(settings, upstream_key=key, usage_path=usage_path)
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = _load(args.config)
+    if args.host or args.port:
+        settings = settings.model_copy(update={k: v for k, v in (("host", args.host), ("port", args.port)) if v})
+    logging.getLogger().setLevel(settings.log_level.upper())
+    app = build_app(args.config, settings)
+    log.info("ccgw listening on http://%s:%d/v1", settings.host, settings.port)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False)
+    return 0

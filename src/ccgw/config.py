@@ -1,0 +1,233 @@
+"""Settings: one frozen, typed model, loaded once at start-up and passed in.
+
+The file format stays compatible with cmdcode2apipy's ``config.yaml`` (``api_key``,
+``commandcode.api_key``, ``commandcode.base_url``, ``host``, ``port``, ``exclude_models``) and
+adds ccgw's own keys. Unknown keys and wrong types stop start-up with one line naming the key
+(:class:`ConfigError`); nothing here reads the environment at import time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+DEFAULT_BASE_URL = "https://api.commandcode.ai"
+DEFAULT_CLI_VERSION = "1.79.1"
+
+# What the Go plan cannot use (upstream-protocol.md §5): Claude and Gemini entirely, and the GPT
+# models of the higher tiers. `gpt-5.6-luna` and `gpt-6-luna` are Go models, so no blanket `gpt-`.
+GO_PLAN_EXCLUDES: tuple[str, ...] = (
+    "claude-",
+    "gemini-",
+    "gpt-5.3",
+    "gpt-5.4",
+    "gpt-5.5",
+    "gpt-5.6-sol",
+    "gpt-5.6-terra",
+    "gpt-6-sol",
+    "gpt-6-astra",
+    "gpt-6.1",
+    "grok-4.6",
+    "grok-4.7",
+    "mimo-v2.6-pro-ultraspeed",
+    "fugu-",
+)
+
+_ENV_KEYS = ("COMMANDCODE_API_KEY", "COMMAND_CODE_API_KEY")
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded for a person: one line, naming the key."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LocalKey(_Frozen):
+    """A key a local client presents to the gateway."""
+
+    name: str = Field(min_length=1)
+    key: str = Field(min_length=8)
+
+
+class CommandCodeSettings(_Frozen):
+    api_key: str | None = None
+    base_url: str = DEFAULT_BASE_URL
+    cli_version: str = DEFAULT_CLI_VERSION
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+
+class Timeouts(_Frozen):
+    """Seconds. No cap on a stream's total length, only on silence (reasoning can be long)."""
+
+    connect: float = Field(default=10.0, gt=0)
+    first_event: float = Field(default=300.0, gt=0)
+    idle: float = Field(default=300.0, gt=0)
+    keepalive: float = Field(default=15.0, gt=0)
+
+
+class ImageSettings(_Frozen):
+    """Remote image fetching for `image_url` parts that are not data URLs."""
+
+    fetch_remote: bool = True
+    max_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+    timeout: float = Field(default=15.0, gt=0)
+    allow_private: bool = False
+
+
+class Settings(_Frozen):
+    api_key: str | None = None
+    api_keys: tuple[LocalKey, ...] = ()
+    commandcode: CommandCodeSettings = CommandCodeSettings()
+    host: str = "localhost"
+    port: int = Field(default=11434, ge=1, le=65535)
+    exclude_models: tuple[str, ...] = ()
+    model_aliases: dict[str, str] = Field(default_factory=dict)
+    usage_file: str = "usage.json"
+    models_cache_ttl: float = Field(default=600.0, ge=0)
+    max_tokens_default: int = Field(default=64000, ge=1, le=200000)
+    timeouts: Timeouts = Timeouts()
+    images: ImageSettings = ImageSettings()
+    cors_origins: tuple[str, ...] = ("*",)
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+
+    @model_validator(mode="after")
+    def _unique_key_names(self) -> Settings:
+        names = [k.name for k in self.local_keys()]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"api_keys: duplicate name {duplicates[0]!r}")
+        return self
+
+    def local_keys(self) -> tuple[LocalKey, ...]:
+        """Every accepted client key; the single `api_key` is named "default"."""
+        single = (LocalKey(name="default", key=self.api_key),) if self.api_key else ()
+        return single + self.api_keys
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    if first["type"] == "extra_forbidden":
+        return f"unknown key {where!r}"
+    return f"{where}: {first['msg']}"
+
+
+def parse_settings(data: Mapping[str, Any], *, source: str = "config") -> Settings:
+    """Validate a mapping as :class:`Settings`; raise :class:`ConfigError` naming the bad key."""
+    try:
+        return Settings.model_validate(dict(data))
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {_describe(exc)}") from None
+
+
+def _read_yaml(path: Path) -> Mapping[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}: not valid YAML{line}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys")
+    return data
+
+
+def new_local_key() -> str:
+    return "ccgw-" + secrets.token_urlsafe(24)
+
+
+def first_run_config(local_key: str) -> str:
+    """The YAML written when no config file exists (cmdcode2apipy's keys first)."""
+    excludes = "\n".join(f'  - "{prefix}"' for prefix in GO_PLAN_EXCLUDES)
+    return (
+        "# ccgw configuration (generated on first run; see config.example.yaml for every key)\n"
+        f'api_key: "{local_key}"\n'
+        "commandcode:\n"
+        "  # Your Command Code key (user_...). Leave empty to use COMMANDCODE_API_KEY\n"
+        "  # or the CLI's login file ~/.commandcode/auth.json.\n"
+        '  api_key: ""\n'
+        f'  base_url: "{DEFAULT_BASE_URL}"\n'
+        'host: "localhost"\n'
+        "port: 11434\n"
+        "# Model id prefixes hidden from /v1/models and refused; these are not in the Go plan.\n"
+        f"exclude_models:\n{excludes}\n"
+    )
+
+
+def load_settings(path: Path, *, create: bool = True) -> tuple[Settings, str | None]:
+    """Load settings from `path`, writing a first-run file if it is missing.
+
+    Returns the settings and, on first run, the freshly generated local key (to print once).
+    """
+    generated: str | None = None
+    if not path.exists() and create:
+        generated = new_local_key()
+        try:
+            path.write_text(first_run_config(generated), encoding="utf-8")
+            path.chmod(0o600)
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot write a first-run config ({exc.strerror or exc})") from None
+    return parse_settings(_read_yaml(path), source=str(path)), generated
+
+
+def _usable(value: str | None, placeholder_names: tuple[str, ...] = _ENV_KEYS) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    if not value or value in placeholder_names or value.startswith("$"):
+        return None
+    return value
+
+
+def _auth_file_key(home: Path) -> str | None:
+    try:
+        data = json.loads((home / ".commandcode" / "auth.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return _usable(data.get("apiKey")) if isinstance(data, dict) else None
+
+
+def resolve_upstream_key(
+    settings: Settings, environ: Mapping[str, str] | None = None, home: Path | None = None
+) -> tuple[str | None, str]:
+    """The Command Code key and where it came from: config, environment, then the CLI's login file."""
+    environ = os.environ if environ is None else environ
+    key = _usable(settings.commandcode.api_key)
+    if key:
+        return key, "config"
+    for name in _ENV_KEYS:
+        key = _usable(environ.get(name))
+        if key:
+            return key, f"environment ({name})"
+    key = _auth_file_key(Path.home() if home is None else home)
+    if key:
+        return key, "~/.commandcode/auth.json"
+    return None, "none"
+
+
+def fail(message: str) -> None:
+    """Stop start-up with one clear line and no traceback."""
+    print(f"ccgw: {message}", file=sys.stderr)
+    raise SystemExit(2)

@@ -1,0 +1,99 @@
+"""Drive a :class:`TurnGroup` through a protocol translator: as SSE bytes, or folded.
+
+The pipeline per batch of upstream events is: stages (stop sequences, reasoning memory) →
+coalescing of adjacent deltas → translator → one encoder call, so a burst of tokens that arrived
+in one network read leaves as one write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from typing import Any, Protocol, cast
+
+from ccgw.errors import GatewayError
+from ccgw.turns import KEEPALIVE, Batch, TurnGroup
+from ccgw.upstream.events import Event, Failure, ReasoningDelta, TextDelta
+
+
+class Stage(Protocol):
+    def feed(self, event: Event) -> list[Event]: ...
+
+
+class Translator(Protocol):
+    failed: GatewayError | None
+
+    def start(self) -> list[dict[str, Any]]: ...
+    def feed(self, index: int, event: Event) -> list[dict[str, Any]]: ...
+    def finish(self) -> list[dict[str, Any]]: ...
+
+
+def coalesce(events: Iterable[Event]) -> list[Event]:
+    """Merge adjacent text deltas, and adjacent reasoning deltas, into one each."""
+    out: list[Event] = []
+    for event in events:
+        last = out[-1] if out else None
+        if type(event) is type(last) and isinstance(event, TextDelta | ReasoningDelta):
+            out[-1] = type(event)(last.text + event.text)  # type: ignore[union-attr]
+        else:
+            out.append(event)
+    return out
+
+
+def _through(stages: Sequence[Stage], events: list[Event]) -> list[Event]:
+    for stage in stages:
+        events = [out for event in events for out in stage.feed(event)]
+    return events
+
+
+def _translate(
+    translator: Translator, stages: Sequence[Sequence[Stage]], index: int, batch: list[Event]
+) -> list[dict[str, Any]]:
+    frames: list[dict[str, Any]] = []
+    for event in coalesce(_through(stages[index], batch)):
+        frames.extend(translator.feed(index, event))
+    return frames
+
+
+async def relay(
+    group: TurnGroup,
+    translator: Translator,
+    stages: Sequence[Sequence[Stage]],
+    *,
+    encode: Callable[[Iterable[dict[str, Any]]], bytes],
+    keepalive: bytes,
+    keepalive_every: float,
+    trailer: bytes = b"",
+) -> AsyncIterator[bytes]:
+    """The SSE body. After a failure's error frame the stream simply ends (no trailer)."""
+    try:
+        yield encode(translator.start())
+        while translator.failed is None:
+            item = await group.next(keepalive_every)
+            if item is KEEPALIVE:
+                yield keepalive
+                continue
+            if item is None:
+                break
+            index, batch = cast(Batch, item)
+            frames = _translate(translator, stages, index, batch)
+            if frames:
+                yield encode(frames)
+        if translator.failed is None:
+            yield encode(translator.finish()) + trailer
+    finally:
+        group.close()
+
+
+async def collect(group: TurnGroup, translator: Translator, stages: Sequence[Sequence[Stage]]) -> list[dict[str, Any]]:
+    """Every payload of a complete answer; a failure is raised (nothing was sent yet)."""
+    frames = translator.start()
+    try:
+        while (item := await group.next()) is not None:
+            index, batch = cast(Batch, item)
+            for event in coalesce(_through(stages[index], batch)):
+                if isinstance(event, Failure):
+                    raise event.error
+                frames.extend(translator.feed(index, event))
+        return frames + translator.finish()
+    finally:
+        group.close()

@@ -1,0 +1,68 @@
+"""Request schemas at the HTTP edge: they check types and document the API (OpenAPI).
+
+They tolerate unknown fields (`extra="allow"`), so a field a new client version sends is never
+a 422. Translation works on the plain JSON dict afterwards; these models are only a gate.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class FunctionCall(_Open):
+    name: StrictStr
+    arguments: Any = None
+
+
+class ToolCallIn(_Open):
+    id: StrictStr
+    type: StrictStr = "function"
+    function: FunctionCall
+
+
+class ChatMessage(_Open):
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: StrictStr | list[dict[str, Any]] | None = None
+    name: StrictStr | None = None
+    tool_calls: list[ToolCallIn] | None = None
+    tool_call_id: StrictStr | None = None
+    reasoning_content: StrictStr | None = None
+
+
+class FunctionDef(_Open):
+    name: StrictStr = Field(min_length=1)
+    description: StrictStr | None = None
+    parameters: dict[str, Any] | None = None
+
+
+class ToolDef(_Open):
+    type: StrictStr = "function"
+    function: FunctionDef | None = None
+
+
+class StreamOptions(_Open):
+    include_usage: StrictBool | None = None
+
+
+class ChatCompletionRequest(_Open):
+    model: StrictStr = Field(min_length=1)
+    messages: list[ChatMessage] = Field(min_length=1)
+    stream: StrictBool | None = False
+    stream_options: StreamOptions | None = None
+    max_tokens: StrictInt | None = Field(default=None, ge=1)
+    max_completion_tokens: StrictInt | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    n: StrictInt | None = Field(default=None, ge=1, le=8)
+    stop: StrictStr | list[StrictStr] | None = None
+    tools: list[ToolDef] | None = None
+    tool_choice: StrictStr | dict[str, Any] | None = None
+    parallel_tool_calls: StrictBool | None = None
+    reasoning_effort: StrictStr | None = None
+    user: StrictStr | None = None

@@ -1,0 +1,1 @@
+"""Pure translators between client protocols and the upstream's vocabulary (no I/O)."""

@@ -1,0 +1,252 @@
+"""OpenAI chat-completions request → upstream params (pure; the body is already JSON-validated).
+
+Accepts what real clients send: string or part-array content, `system` and `developer`
+messages anywhere, legacy `function_call`/`function` messages, `reasoning_content` (or
+`reasoning`) on assistant turns, and fields ccgw does not use (ignored, never an error).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ccgw.errors import InvalidRequestError
+from ccgw.jsonutil import dumps_str
+from ccgw.translate import common
+from ccgw.translate.common import Context, ToolIds, UpstreamRequest
+from ccgw.translate.effort import upstream_effort
+
+MAX_N = 8
+MAX_STOPS = 16
+
+
+def remote_image_urls(body: dict[str, Any]) -> list[str]:
+    """The http(s) image URLs the gateway has to fetch before translating."""
+    urls: list[str] = []
+    for message in body.get("messages") or []:
+        content = message.get("content") if isinstance(message, dict) else None
+        for part in content if isinstance(content, list) else []:
+            url = _image_url(part) if isinstance(part, dict) else None
+            if isinstance(url, str) and url.startswith(("http://", "https://")):
+                urls.append(url)
+    return urls
+
+
+def _image_url(part: dict[str, Any]) -> Any:
+    if part.get("type") != "image_url":
+        return None
+    value = part.get("image_url")
+    return value.get("url") if isinstance(value, dict) else value
+
+
+def _text_of(content: Any, where: str) -> str:
+    """Text from string or text-part content (system, developer, assistant, tool)."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        raise InvalidRequestError(f"{where}: content must be a string or an array of parts", param=where)
+    texts = []
+    for i, part in enumerate(content):
+        if not isinstance(part, dict):
+            raise InvalidRequestError(f"{where}[{i}]: content part must be an object", param=f"{where}[{i}]")
+        if part.get("type") in ("text", "input_text", "output_text", "refusal"):
+            value = part.get("text", part.get("refusal"))
+            if not isinstance(value, str):
+                raise InvalidRequestError(f"{where}[{i}]: text must be a string", param=f"{where}[{i}]")
+            texts.append(value)
+    return "\n".join(texts)
+
+
+def _user_parts(content: Any, where: str, ctx: Context) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return [common.text_part(content)] if content else []
+    if content is None:
+        return []
+    if not isinstance(content, list):
+        raise InvalidRequestError(f"{where}: content must be a string or an array of parts", param=where)
+    parts: list[dict[str, Any]] = []
+    for i, part in enumerate(content):
+        at = f"{where}[{i}]"
+        if not isinstance(part, dict):
+            raise InvalidRequestError(f"{at}: content part must be an object", param=at)
+        kind = part.get("type")
+        if kind in ("text", "input_text"):
+            if not isinstance(part.get("text"), str):
+                raise InvalidRequestError(f"{at}: text must be a string", param=at)
+            parts.append(common.text_part(part["text"]))
+        elif kind == "image_url":
+            parts.append(common.image_part(_image_url(part), f"{at}.image_url", ctx))
+        elif kind in ("input_audio", "file", "input_file"):
+            raise InvalidRequestError(f"{at}: {kind} parts are not supported (text and images only)", param=at)
+        else:
+            raise InvalidRequestError(f"{at}: unknown content part type {kind!r}", param=at)
+    return parts
+
+
+def _assistant(message: dict[str, Any], where: str, ids: ToolIds, names: dict[str, str]) -> dict[str, Any] | None:
+    parts: list[dict[str, Any]] = []
+    reasoning = message.get("reasoning_content") or message.get("reasoning")
+    if isinstance(reasoning, str) and reasoning:
+        parts.append({"type": "reasoning", "text": reasoning})
+    text = _text_of(message.get("content"), f"{where}.content")
+    if text:
+        parts.append(common.text_part(text))
+    calls = list(message.get("tool_calls") or [])
+    legacy = message.get("function_call")
+    if isinstance(legacy, dict):
+        calls.append({"id": f"call_legacy_{legacy.get('name')}", "function": legacy})
+    for i, call in enumerate(calls):
+        at = f"{where}.tool_calls[{i}]"
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            raise InvalidRequestError(f"{at}: needs function.name", param=at)
+        call_id = ids.upstream(call.get("id"), f"{at}.id")
+        names[call_id] = function["name"]
+        parts.append(common.tool_call_part(call_id, function["name"], function.get("arguments")))
+    return {"role": "assistant", "content": parts} if parts else None
+
+
+def _tool_result(
+    message: dict[str, Any], where: str, ids: ToolIds, names: dict[str, str], ctx: Context
+) -> list[dict[str, Any]]:
+    if message["role"] == "function":
+        name = str(message.get("name") or "")
+        call_id = f"call_legacy_{name}"
+    else:
+        call_id = ids.upstream(message.get("tool_call_id"), f"{where}.tool_call_id")
+        name = names.get(call_id) or str(message.get("name") or "") or "unknown_tool"
+    content = message.get("content")
+    images = []
+    if isinstance(content, list):
+        images = [
+            common.image_part(_image_url(p), f"{where}.content[{i}].image_url", ctx)
+            for i, p in enumerate(content)
+            if isinstance(p, dict) and p.get("type") == "image_url"
+        ]
+    text = _text_of(content, f"{where}.content")
+    out = [{"role": "tool", "content": [common.tool_result_part(call_id, name, text)]}]
+    if images:  # tool results are text only upstream
+        out.append({"role": "user", "content": [common.text_part(f"(images returned by {name})"), *images]})
+    return out
+
+
+def _messages(body: dict[str, Any], ctx: Context, ids: ToolIds) -> tuple[list[str], list[dict[str, Any]]]:
+    system: list[str] = []
+    messages: list[dict[str, Any]] = []
+    names: dict[str, str] = {}
+    for i, message in enumerate(body["messages"]):
+        where = f"messages[{i}]"
+        role = message["role"]
+        if role in ("system", "developer"):
+            text = _text_of(message.get("content"), f"{where}.content")
+            if text:
+                system.append(text)
+        elif role == "user":
+            parts = _user_parts(message.get("content"), f"{where}.content", ctx)
+            if parts:
+                messages.append({"role": "user", "content": parts})
+        elif role == "assistant":
+            turn = _assistant(message, where, ids, names)
+            if turn:
+                messages.append(turn)
+        else:  # tool, function
+            messages.extend(_tool_result(message, where, ids, names, ctx))
+    return system, messages
+
+
+def _tools(body: dict[str, Any]) -> list[dict[str, Any]]:
+    tools = []
+    for i, tool in enumerate(body.get("tools") or []):
+        where = f"tools[{i}]"
+        if not isinstance(tool, dict) or tool.get("type", "function") != "function":
+            kind = tool.get("type") if isinstance(tool, dict) else tool
+            raise InvalidRequestError(f"{where}: only function tools are supported, not {kind!r}", param=where)
+        function = tool.get("function")
+        if not isinstance(function, dict):
+            raise InvalidRequestError(f"{where}.function: must be an object", param=f"{where}.function")
+        tools.append(
+            common.tool_spec(function.get("name"), function.get("description"), function.get("parameters"), where)
+        )
+    for i, function in enumerate(body.get("functions") or []):  # the legacy spelling
+        if isinstance(function, dict):
+            tools.append(
+                common.tool_spec(
+                    function.get("name"),
+                    function.get("description"),
+                    function.get("parameters"),
+                    f"functions[{i}]",
+                )
+            )
+    return tools
+
+
+def _tool_choice(choice: Any) -> dict[str, Any] | None:
+    if choice is None or choice == "auto":
+        return {"type": "auto"}
+    if choice == "required":
+        return {"type": "any"}
+    if choice == "none":
+        return {"type": "none"}
+    if isinstance(choice, dict):
+        name = (choice.get("function") or {}).get("name") if isinstance(choice.get("function"), dict) else None
+        name = name or choice.get("name")
+        if isinstance(name, str) and name:
+            return {"type": "tool", "name": name}
+    raise InvalidRequestError(f"tool_choice: unsupported value {choice!r}", param="tool_choice")
+
+
+def _response_format_instruction(value: Any) -> str | None:
+    if not isinstance(value, dict):
+        return None
+    if value.get("type") == "json_object":
+        return "Respond only with a single valid JSON object, without code fences."
+    if value.get("type") == "json_schema":
+        schema = (value.get("json_schema") or {}).get("schema")
+        return "Respond only with JSON, without code fences, that validates against this JSON Schema: " + dumps_str(
+            schema or {}
+        )
+    return None
+
+
+def _stops(value: Any) -> tuple[str, ...]:
+    stops = [value] if isinstance(value, str) else value or []
+    if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops) or len(stops) > MAX_STOPS:
+        raise InvalidRequestError(f"stop: must be a string or up to {MAX_STOPS} strings", param="stop")
+    return tuple(s for s in stops if s)
+
+
+def to_upstream(body: dict[str, Any], ctx: Context) -> UpstreamRequest:
+    ids = ToolIds()
+    system, messages = _messages(body, ctx, ids)
+    instruction = _response_format_instruction(body.get("response_format"))
+    if instruction:
+        system.append(instruction)
+    if not messages:
+        raise InvalidRequestError("messages: at least one user or assistant message is needed", param="messages")
+    requested = body.get("max_completion_tokens") or body.get("max_tokens")
+    params: dict[str, Any] = {
+        "model": ctx.model,
+        "messages": common.finalize_messages(messages, ctx.reasoning_memory),
+        "system": "\n\n".join(system),
+        "max_tokens": common.clamp_max_tokens(requested, ctx.max_tokens_default),
+    }
+    tools = _tools(body)
+    if tools:
+        params["tools"] = tools
+        params["tool_choice"] = _tool_choice(body.get("tool_choice"))
+    for name in ("temperature", "top_p"):
+        if body.get(name) is not None:
+            params[name] = body[name]
+    effort = upstream_effort(ctx.model, body.get("reasoning_effort"))
+    if effort:
+        params["reasoning_effort"] = effort
+    options = body.get("stream_options")
+    return UpstreamRequest(
+        params=params,
+        stream=bool(body.get("stream")),
+        n=body.get("n") or 1,
+        stop=_stops(body.get("stop")),
+        include_usage=bool(isinstance(options, dict) and options.get("include_usage")),
+        tool_ids=ids.originals,
+    )

@@ -1,0 +1,241 @@
+"""Building blocks of the upstream request, shared by every client protocol (§2.3, §2.4).
+
+The upstream speaks the AI SDK `ModelMessage` vocabulary: user/assistant/tool messages whose
+content is a list of typed parts. Tool calls and results stay native parts with the real tool
+name (never prose); reasoning is replayed as a `reasoning` part before an assistant's text and
+calls; tool results are text only, so their images move into a following user message.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ccgw.errors import InvalidRequestError
+from ccgw.jsonutil import JSONDecodeError, loads
+
+MAX_TOOL_ID = 64
+MAX_TOKENS_CAP = 200_000  # the upstream's zod limit: 200,000 passes, 200,704 is refused
+MISSING_RESULT = "No result: the tool call did not complete (interrupted or lost)."
+
+_DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(?:;[^;,]*)*?);base64,(?P<data>.*)$", re.DOTALL)
+
+
+class ReasoningLookup(Protocol):
+    def get(self, call_id: str, default: None = None, /) -> str | None: ...
+
+
+_NO_MEMORY: dict[str, str] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What a request translator needs besides the client's body; plain data, no I/O."""
+
+    model: str
+    max_tokens_default: int = 64000
+    images: Mapping[str, str] = field(default_factory=dict)  # remote URL → fetched data URL
+    reasoning_memory: ReasoningLookup = field(default_factory=lambda: _NO_MEMORY)  # tool call id → reasoning
+    max_image_bytes: int = 20 * 1024 * 1024
+
+
+@dataclass(slots=True)
+class UpstreamRequest:
+    """A translated request: the upstream `params` plus what the response side needs."""
+
+    params: dict[str, Any]
+    stream: bool = False
+    n: int = 1
+    stop: tuple[str, ...] = ()
+    include_usage: bool = False
+    tool_ids: dict[str, str] = field(default_factory=dict)  # alias → client's original id
+    conversation: str = ""  # stable seed for the thread id
+
+
+def clamp_max_tokens(requested: Any, default: int) -> int:
+    """The client's output cap, or the CLI's default, within what the upstream accepts."""
+    if requested is None:
+        return default
+    if not isinstance(requested, int) or isinstance(requested, bool) or requested < 1:
+        raise InvalidRequestError("max_tokens: must be a positive integer", param="max_tokens")
+    return min(requested, MAX_TOKENS_CAP)
+
+
+def text_part(text: str) -> dict[str, Any]:
+    return {"type": "text", "text": text}
+
+
+def data_url_part(url: str, where: str, max_bytes: int) -> dict[str, Any]:
+    """An upstream image part from a base64 data URL, validated (400 naming `where` if bad)."""
+    match = _DATA_URL.match(url)
+    if not match:
+        raise InvalidRequestError(f"{where}: image is not a base64 data URL or http(s) URL", param=where)
+    mime = (match.group("mime") or "").lower()
+    if not mime.startswith("image/"):
+        raise InvalidRequestError(f"{where}: data URL media type {mime or '(none)'!r} is not an image", param=where)
+    data = match.group("data").strip()
+    if not data:
+        raise InvalidRequestError(f"{where}: image data is empty", param=where)
+    if len(data) * 3 // 4 > max_bytes:
+        raise InvalidRequestError(f"{where}: image is larger than {max_bytes} bytes", param=where)
+    try:
+        base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        data = "".join(data.split())  # base64 wrapped at 76 columns is still base64
+        try:
+            base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidRequestError(f"{where}: image data is not valid base64", param=where) from None
+    return {"type": "image", "image": f"data:{mime};base64,{data}", "mimeType": mime}
+
+
+def image_part(url: Any, where: str, ctx: Context) -> dict[str, Any]:
+    """An image given as a data URL or as a remote URL already fetched into `ctx.images`."""
+    if not isinstance(url, str) or not url:
+        raise InvalidRequestError(f"{where}: image URL must be a non-empty string", param=where)
+    if url.startswith(("http://", "https://")):
+        fetched = ctx.images.get(url)
+        if fetched is None:
+            raise InvalidRequestError(f"{where}: remote image URLs are disabled in this gateway", param=where)
+        url = fetched
+    return data_url_part(url, where, ctx.max_image_bytes)
+
+
+def tool_spec(name: Any, description: Any, schema: Any, where: str) -> dict[str, Any]:
+    """An upstream tool; the upstream refuses any schema whose root is not `type: object`."""
+    if not isinstance(name, str) or not name:
+        raise InvalidRequestError(f"{where}: tool name must be a non-empty string", param=where)
+    if schema is None:
+        schema = {"type": "object", "properties": {}}
+    if not isinstance(schema, dict):
+        raise InvalidRequestError(f"{where}: tool parameters must be a JSON Schema object", param=where)
+    root = schema.get("type")
+    if root is None:
+        schema = {**schema, "type": "object"}
+        schema.setdefault("properties", {})
+    elif root != "object":
+        raise InvalidRequestError(
+            f"{where}: tool {name!r} parameters must be a JSON Schema of type 'object', not {root!r}",
+            param=where,
+        )
+    return {
+        "name": name,
+        "description": description if isinstance(description, str) else "",
+        "input_schema": schema,
+    }
+
+
+class ToolIds:
+    """Client tool-call ids → upstream ids of at most 64 characters.
+
+    Long ids get a deterministic alias (the same in every turn, so prompt caching keeps working)
+    and :attr:`originals` maps the alias back.
+    """
+
+    def __init__(self) -> None:
+        self.originals: dict[str, str] = {}
+
+    def upstream(self, call_id: Any, where: str) -> str:
+        if not isinstance(call_id, str) or not call_id:
+            raise InvalidRequestError(f"{where}: tool call id must be a non-empty string", param=where)
+        if len(call_id) <= MAX_TOOL_ID:
+            return call_id
+        alias = "call_" + hashlib.sha256(call_id.encode()).hexdigest()[:40]
+        self.originals[alias] = call_id
+        return alias
+
+
+def tool_call_part(call_id: str, name: str, arguments: Any) -> dict[str, Any]:
+    return {
+        "type": "tool-call",
+        "toolCallId": call_id,
+        "toolName": name,
+        "input": arguments_object(arguments),
+    }
+
+
+def arguments_object(arguments: Any) -> dict[str, Any]:
+    """Tool input as an object, whatever the client stored (JSON text, object, garbage)."""
+    if isinstance(arguments, dict):
+        return arguments
+    if isinstance(arguments, str):
+        if not arguments.strip():
+            return {}
+        try:
+            value = loads(arguments)
+        except JSONDecodeError:
+            return {"_raw_arguments": arguments}
+        return value if isinstance(value, dict) else {"_raw_arguments": arguments}
+    return {} if arguments is None else {"_raw_arguments": str(arguments)}
+
+
+def tool_result_part(call_id: str, name: str, text: str, *, is_error: bool = False) -> dict[str, Any]:
+    output_type = "error-text" if is_error else "text"
+    return {
+        "type": "tool-result",
+        "toolCallId": call_id,
+        "toolName": name,
+        "output": {"type": output_type, "value": text},
+    }
+
+
+def _calls(message: Mapping[str, Any]) -> list[dict[str, Any]]:
+    content = message.get("content")
+    if message.get("role") != "assistant" or not isinstance(content, list):
+        return []
+    return [p for p in content if p.get("type") == "tool-call"]
+
+
+def finalize_messages(messages: list[dict[str, Any]], reasoning_memory: ReasoningLookup) -> list[dict[str, Any]]:
+    """Repair a history the way the upstream needs it.
+
+    * An assistant tool-call turn without reasoning gets the reasoning ccgw remembers for those
+      calls (DeepSeek's thinking mode rejects tool turns whose reasoning was dropped).
+    * A tool call that never got a result gets a synthetic error result, since the upstream
+      refuses unpaired calls.
+    * Consecutive tool messages merge into one.
+    """
+    out: list[dict[str, Any]] = []
+    pending: dict[str, str] = {}  # call id → tool name, awaiting a result
+    for message in messages:
+        role = message["role"]
+        if role != "tool" and pending:
+            out.append(_missing_results(pending))
+            pending = {}
+        if role == "assistant":
+            calls = _calls(message)
+            message = _with_remembered_reasoning(message, calls, reasoning_memory)
+            pending = {c["toolCallId"]: c["toolName"] for c in calls}
+        elif role == "tool":
+            for part in message["content"]:
+                pending.pop(part.get("toolCallId"), None)
+            if out and out[-1]["role"] == "tool":
+                out[-1] = {"role": "tool", "content": out[-1]["content"] + message["content"]}
+                continue
+        out.append(message)
+    if pending:
+        out.append(_missing_results(pending))
+    return out
+
+
+def _missing_results(pending: Mapping[str, str]) -> dict[str, Any]:
+    parts = [tool_result_part(i, n, MISSING_RESULT, is_error=True) for i, n in pending.items()]
+    return {"role": "tool", "content": parts}
+
+
+def _with_remembered_reasoning(
+    message: dict[str, Any], calls: Iterable[Mapping[str, Any]], memory: ReasoningLookup
+) -> dict[str, Any]:
+    content = message["content"]
+    if any(p.get("type") == "reasoning" for p in content):
+        return message
+    for call in calls:
+        remembered = memory.get(call["toolCallId"])
+        if remembered:
+            return {**message, "content": [{"type": "reasoning", "text": remembered}, *content]}
+    return message

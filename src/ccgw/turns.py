@@ -1,0 +1,129 @@
+"""Running upstream generations for one client request.
+
+A :class:`TurnGroup` owns n open upstream streams (n > 1 only for OpenAI's `n`). Each stream is
+read by its own pump task (bytes → NDJSON → :class:`TurnReader` → queue), so the response side can
+wait on the queue with a keep-alive clock without ever cancelling a read, and a client that hangs
+up cancels the pumps, which close their upstream responses in a `finally`.
+
+`on_done(usage, error)` runs exactly once, in the last pump's `finally`: after a normal end, a
+failure, or a cancellation. That is where usage is recorded, so an abandoned stream still counts
+what the upstream reported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Final
+
+from ccgw import errors
+from ccgw.upstream.client import GenerateStream
+from ccgw.upstream.events import Event, Failure, Finish, TurnReader, Usage
+from ccgw.upstream.ndjson import NDJSONDecoder
+
+KEEPALIVE: Final = object()
+DRAIN_SECONDS = 2.0  # after `finish`, how long to wait for the trailing cost metadata
+
+Batch = tuple[int, list[Event]]
+DoneCallback = Callable[[Usage, errors.GatewayError | None], None]
+
+
+class TurnGroup:
+    def __init__(self, streams: Sequence[GenerateStream], on_done: DoneCallback) -> None:
+        self.readers = [TurnReader() for _ in streams]
+        self._queue: asyncio.Queue[Batch | None] = asyncio.Queue()
+        self._head: list[Batch | None] = []
+        self._on_done = on_done
+        self._running = len(streams)
+        self._pumps = [asyncio.create_task(self._pump(i, s)) for i, s in enumerate(streams)]
+
+    async def _pump(self, index: int, stream: GenerateStream) -> None:
+        reader = self.readers[index]
+        decoder = NDJSONDecoder()
+        chunks = stream.chunks()
+        try:
+            try:
+                async for chunk in chunks:
+                    batch = [event for raw in decoder.feed(chunk) for event in reader.feed(raw)]
+                    if batch:
+                        self._queue.put_nowait((index, batch))
+                    if reader.terminal is not None:
+                        break
+                else:
+                    batch = [event for raw in decoder.finish() for event in reader.feed(raw)]
+                    self._queue.put_nowait((index, batch + reader.end()))
+            except errors.GatewayError as exc:
+                self._queue.put_nowait((index, reader.fail(exc)))
+            if isinstance(reader.terminal, Finish):
+                await self._drain(chunks, decoder, reader)
+        finally:
+            await chunks.aclose()
+            await stream.aclose()
+            self._pump_ended()
+
+    @staticmethod
+    async def _drain(chunks: AsyncIterator[bytes], decoder: NDJSONDecoder, reader: TurnReader) -> None:
+        """Read what follows `finish` (the cost arrives there) briefly; errors no longer matter."""
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(DRAIN_SECONDS):
+                async for chunk in chunks:
+                    for raw in decoder.feed(chunk):
+                        reader.feed(raw)
+                for raw in decoder.finish():
+                    reader.feed(raw)
+
+    def _pump_ended(self) -> None:
+        self._running -= 1
+        if self._running:
+            return
+        self._queue.put_nowait(None)
+        usage = Usage()
+        error: errors.GatewayError | None = None
+        for reader in self.readers:
+            usage.add(reader.usage)
+            if isinstance(reader.terminal, Failure) and error is None:
+                error = reader.terminal.error
+            elif reader.terminal is None and error is None:
+                error = errors.UpstreamError("client went away", code="client_disconnected")
+        self._on_done(usage, error)
+
+    async def next(self, keepalive: float | None = None) -> Batch | object | None:
+        """The next batch, None when every generation has ended, or KEEPALIVE after `keepalive` s."""
+        if self._head:
+            return self._head.pop(0)
+        if keepalive is None:
+            return await self._queue.get()
+        try:
+            async with asyncio.timeout(keepalive):
+                return await self._queue.get()
+        except TimeoutError:
+            return KEEPALIVE
+
+    async def settle(self, limit: float) -> None:
+        """Hold the response until every generation produced something, or for `limit` seconds.
+
+        A generation that fails before producing anything raises its error here, while the
+        client can still get a plain HTTP error instead of a broken stream.
+        """
+        pending = set(range(len(self.readers)))
+        try:
+            async with asyncio.timeout(limit):
+                while pending:
+                    item = await self._queue.get()
+                    self._head.append(item)
+                    if item is None:
+                        break
+                    index, batch = item
+                    if batch and isinstance(batch[-1], Failure):
+                        self.close()
+                        raise batch[-1].error
+                    if batch:
+                        pending.discard(index)
+        except TimeoutError:
+            return
+
+    def close(self) -> None:
+        """Cancel whatever is still reading (idempotent)."""
+        for pump in self._pumps:
+            pump.cancel()

@@ -1,0 +1,131 @@
+"""The only network I/O towards Command Code.
+
+:meth:`CommandCodeClient.generate` sends the request and settles its HTTP status before anything
+reaches the client: a refusal becomes a :mod:`ccgw.errors` exception here, with nothing sent
+downstream. A :class:`GenerateStream` then yields body chunks under two separate clocks (the
+first chunk, and the idle gap between chunks; never the total length) and is closed by its owner
+in a `finally`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+from typing import Any, cast
+
+import httpx
+
+from ccgw import errors
+from ccgw.config import Settings
+from ccgw.jsonutil import dumps, loads
+from ccgw.upstream import failures
+from ccgw.upstream.envelope import build_envelope, build_headers
+
+ERROR_BODY_LIMIT = 64 * 1024
+
+NO_KEY_MESSAGE = "ccgw has no Command Code API key, so it cannot answer model requests. " + failures.KEY_HELP
+
+
+def transport_error(exc: Exception, what: str = "Command Code") -> errors.GatewayError:
+    """Map an httpx/asyncio failure to the client-facing error."""
+    if isinstance(exc, httpx.TimeoutException | TimeoutError):
+        return errors.UpstreamTimeoutError(f"{what} did not answer in time")
+    return errors.UpstreamError(f"Cannot reach {what}: {type(exc).__name__}", code="upstream_unreachable")
+
+
+class GenerateStream:
+    """An open `/alpha/generate` response; iterate :meth:`chunks`, then :meth:`aclose`."""
+
+    def __init__(self, response: httpx.Response, *, first_timeout: float, idle_timeout: float) -> None:
+        self.response = response
+        self._first_timeout = first_timeout
+        self._idle_timeout = idle_timeout
+
+    async def chunks(self) -> AsyncGenerator[bytes, None]:
+        raw = cast(AsyncGenerator[bytes, None], self.response.aiter_bytes())
+        timeout = self._first_timeout
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(timeout):
+                        chunk = await anext(raw)
+                except StopAsyncIteration:
+                    return
+                except (TimeoutError, httpx.TimeoutException):
+                    raise errors.UpstreamTimeoutError(
+                        f"Command Code sent nothing for {timeout:g} s", code="upstream_idle_timeout"
+                    ) from None
+                except httpx.HTTPError as exc:
+                    raise transport_error(exc) from exc
+                timeout = self._idle_timeout
+                if chunk:
+                    yield chunk
+        finally:
+            await raw.aclose()
+
+    async def aclose(self) -> None:
+        await self.response.aclose()
+
+
+class CommandCodeClient:
+    def __init__(self, http: httpx.AsyncClient, settings: Settings, api_key: str | None) -> None:
+        self._http = http
+        self._settings = settings
+        self._base = settings.commandcode.base_url
+        self.api_key = api_key
+
+    async def generate(self, params: dict[str, Any], *, thread: str) -> GenerateStream:
+        """Open a generation; raise before returning if the upstream refuses it."""
+        if not self.api_key:
+            raise errors.ServiceUnavailableError(NO_KEY_MESSAGE, code="upstream_key_missing")
+        timeouts = self._settings.timeouts
+        request = self._http.build_request(
+            "POST",
+            f"{self._base}/alpha/generate",
+            content=dumps(build_envelope(params, thread=thread)),
+            headers=build_headers(self.api_key, self._settings.commandcode.cli_version, thread),
+        )
+        try:
+            async with asyncio.timeout(timeouts.connect + timeouts.first_event):
+                response = await self._http.send(request, stream=True)
+        except (TimeoutError, httpx.HTTPError) as exc:
+            raise transport_error(exc) from exc
+        if response.status_code != 200:
+            try:
+                body = await _read_limited(response, ERROR_BODY_LIMIT)
+            except (TimeoutError, httpx.HTTPError):
+                body = b""
+            finally:
+                await response.aclose()
+            raise failures.from_response(response.status_code, response.headers, body)
+        return GenerateStream(response, first_timeout=timeouts.first_event, idle_timeout=timeouts.idle)
+
+    async def get_json(self, path: str, *, auth: bool = True, limit: float = 10.0) -> Any:
+        """GET a small JSON document (catalog, billing); errors are mapped like generate's."""
+        headers = {"User-Agent": "cli", "x-cli-environment": "production"}
+        headers["x-command-code-version"] = self._settings.commandcode.cli_version
+        if auth:
+            if not self.api_key:
+                raise errors.ServiceUnavailableError(NO_KEY_MESSAGE, code="upstream_key_missing")
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        try:
+            async with asyncio.timeout(limit):
+                response = await self._http.get(f"{self._base}{path}", headers=headers)
+        except (TimeoutError, httpx.HTTPError) as exc:
+            raise transport_error(exc) from exc
+        if response.status_code != 200:
+            raise failures.from_response(response.status_code, response.headers, response.content)
+        try:
+            return loads(response.content)
+        except ValueError as exc:
+            raise errors.UpstreamError(f"Command Code sent invalid JSON for {path}") from exc
+
+
+async def _read_limited(response: httpx.Response, limit: int) -> bytes:
+    body = b""
+    async with asyncio.timeout(10):
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) >= limit:
+                break
+    return body[:limit]

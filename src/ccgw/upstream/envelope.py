@@ -1,0 +1,77 @@
+"""The `/alpha/generate` request: body envelope and headers (upstream-protocol.md §1.4, §2).
+
+ccgw sends what a generation needs and nothing else: no device fingerprint, no telemetry, no
+invented machine data. The `config` block must have all nine keys or the upstream answers 400;
+since a gateway has no working directory or repository, it says so plainly (no repo, empty
+structure) rather than faking one. The CLI's own platform name is real and harmless.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+PLACEHOLDER_SYSTEM = "You are a helpful assistant."
+
+_PLATFORM = {"linux": "linux", "darwin": "darwin", "win32": "win32"}.get(sys.platform, "linux")
+
+
+def thread_id(seed: str | None = None) -> str:
+    """A UUID v4 (the upstream checks version and variant bits).
+
+    With a seed, the id is derived from it, so every turn of one conversation reuses the
+    same thread, as the CLI does within a session.
+    """
+    if seed is None:
+        return str(uuid.uuid4())
+    digest = bytearray(hashlib.sha256(seed.encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x40
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    return str(uuid.UUID(bytes=bytes(digest)))
+
+
+def build_envelope(params: dict[str, Any], *, thread: str, today: datetime | None = None) -> dict[str, Any]:
+    """Wrap generation `params` (model, messages, system, tools, max_tokens, ...) for the upstream.
+
+    A missing or blank system prompt is replaced, because the upstream would otherwise inject its
+    own ~7.4k-token agent prompt and bill it (§2.2).
+    """
+    system = params.get("system")
+    if not isinstance(system, str) or not system.strip():
+        params = {**params, "system": PLACEHOLDER_SYSTEM}
+    day = (today or datetime.now(UTC)).strftime("%Y-%m-%d")
+    return {
+        "config": {
+            "workingDir": "/",
+            "date": day,
+            "environment": _PLATFORM,
+            "structure": [],
+            "isGitRepo": False,
+            "currentBranch": "",
+            "mainBranch": "",
+            "gitStatus": "",
+            "recentCommits": [],
+        },
+        "memory": None,
+        "taste": None,
+        "skills": None,
+        "permissionMode": "standard",
+        "threadId": thread,
+        "params": {**params, "stream": True},
+    }
+
+
+def build_headers(api_key: str, cli_version: str, thread: str) -> dict[str, str]:
+    return {
+        "Authorization": f"Bearer {api_key}",
+        "Content-Type": "application/json",
+        "Accept": "*/*",
+        "Accept-Encoding": "identity",  # no compression: it would hold deltas back
+        "User-Agent": "cli",
+        "x-command-code-version": cli_version,
+        "x-cli-environment": "production",
+        "x-session-id": thread,
+    }

@@ -1,0 +1,183 @@
+"""The one place where Command Code failures become :mod:`ccgw.errors` exceptions.
+
+Upstream error bodies come in several shapes (upstream-protocol.md §4.1): `{"error": {...}}`,
+root-level `{"message", "code"}`, `{"success": false, "error": {...}}`, plain or status-prefixed
+text, and JSON documents double-encoded inside `message`. In-band `error` events (§3.3 d) carry a
+status either as a `<NNN>` message prefix (which wins) or as `statusCode`.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from ccgw import errors
+from ccgw.jsonutil import JSONDecodeError, loads
+
+KEY_HELP = (
+    "Set commandcode.api_key in config.yaml, or the COMMANDCODE_API_KEY environment variable, "
+    "or log in with the Command Code CLI (`cmd login`) so ~/.commandcode/auth.json holds a key."
+)
+
+_CREDIT_MARKERS = (
+    "insufficient_credits",
+    "insufficient credits",
+    "usage_exceeded",
+    "premium_credits_exhausted",
+    "premium credits exhausted",
+    "out of credit",
+    "credits exhausted",
+)
+_OVERFLOW = re.compile(r"context window|context length|prompt is too long|too many tokens", re.IGNORECASE)
+_STATUS_PREFIX = re.compile(r"^\s*<?(\d{3})>?\s")
+_RESETS_AT = re.compile(r"resets? at (\d{4}-\d{2}-\d{2}T[0-9:.]+(?:Z|[+-]\d{2}:?\d{2})?)", re.IGNORECASE)
+
+
+def _as_text(body: bytes) -> str:
+    return body.decode("utf-8", "replace").strip()
+
+
+def _error_fields(document: Any) -> tuple[str, str, Mapping[str, Any]]:
+    """(message, code, rateLimit) from any of the known body shapes."""
+    if not isinstance(document, Mapping):
+        return (str(document) if document is not None else ""), "", {}
+    inner = document.get("error", document)
+    if isinstance(inner, str):
+        return inner, str(document.get("code") or ""), {}
+    if not isinstance(inner, Mapping):
+        inner = document
+    message = str(inner.get("message") or document.get("message") or "")
+    code = str(inner.get("code") or inner.get("type") or document.get("code") or "")
+    rate_limit = inner.get("rateLimit") or document.get("rateLimit") or {}
+    nested = _try_json(message)
+    if isinstance(nested, Mapping):  # a JSON error document inside `message`
+        message, nested_code, nested_rate = _error_fields(nested)
+        code, rate_limit = code or nested_code, rate_limit or nested_rate
+    return message, code, rate_limit if isinstance(rate_limit, Mapping) else {}
+
+
+def _try_json(text: str) -> Any:
+    text = text.strip()
+    if not text.startswith("{"):
+        return None
+    try:
+        return loads(text)
+    except JSONDecodeError:
+        return None
+
+
+def parse_error_body(body: bytes) -> tuple[str, str, Mapping[str, Any]]:
+    text = _as_text(body)
+    document = _try_json(text)
+    if document is None:
+        # "<status> {json}" or bare prose.
+        brace = text.find("{")
+        document = _try_json(text[brace:]) if brace > 0 else None
+    if document is None:
+        return text, "", {}
+    return _error_fields(document)
+
+
+def retry_after_seconds(
+    headers: Mapping[str, str], rate_limit: Mapping[str, Any], message: str, now: float | None = None
+) -> float | None:
+    """Seconds to wait, from Retry-After, then `rateLimit.reset`, then a "resets at" phrase."""
+    now = time.time() if now is None else now
+    header = headers.get("retry-after")
+    if header:
+        try:
+            return max(0.0, float(header))
+        except ValueError:
+            try:
+                return max(0.0, parsedate_to_datetime(header).timestamp() - now)
+            except (TypeError, ValueError):
+                pass
+    reset = rate_limit.get("reset")
+    if isinstance(reset, int | float) and reset > 0:
+        reset_s = reset / 1000 if reset > 1e12 else float(reset)  # some sources use epoch ms
+        return max(0.0, reset_s - now)
+    found = _RESETS_AT.search(message)
+    if found:
+        try:
+            return max(0.0, datetime.fromisoformat(found.group(1)).timestamp() - now)
+        except ValueError:
+            return None
+    return None
+
+
+def map_status(
+    status: int,
+    message: str,
+    code: str = "",
+    *,
+    retry_after: float | None = None,
+    window: str | None = None,
+) -> errors.GatewayError:
+    """Map an upstream status (HTTP or in-band) to the client-facing error."""
+    detail = message or f"HTTP {status}"
+    lowered = f"{code} {message}".lower()
+    if status == 401:
+        return errors.UpstreamKeyRejectedError(
+            f"Command Code rejected the gateway's API key (upstream 401: {detail}). {KEY_HELP}"
+        )
+    if status == 402 or any(marker in lowered for marker in _CREDIT_MARKERS):
+        return errors.PaymentRequiredError(
+            f"Command Code credits are exhausted (upstream {status}: {detail})",
+            code="insufficient_credits",
+            retry_after=retry_after,
+        )
+    if status == 403:
+        if "model_not_in_plan" in lowered:
+            return errors.PermissionDeniedError(
+                f"This model is not in your Command Code plan ({detail})", code="model_not_in_plan"
+            )
+        return errors.PermissionDeniedError(f"Command Code refused the request (upstream 403: {detail})")
+    if status == 429:
+        which = f" ({window} window)" if window else ""
+        return errors.RateLimitError(f"Command Code rate limit reached{which}: {detail}", retry_after=retry_after)
+    if status == 413:
+        return errors.PayloadTooLargeError(f"Command Code refused the request as too large: {detail}")
+    if status in (400, 409, 422) or (400 <= status < 500 and status != 404):
+        if _OVERFLOW.search(message):
+            return errors.InvalidRequestError(detail, code="context_length_exceeded")
+        return errors.InvalidRequestError(f"Command Code rejected the request: {detail}", code="upstream_rejected")
+    if status == 404:
+        return errors.UpstreamError(
+            f"Command Code answered 404 for the generate endpoint; check commandcode.base_url ({detail})"
+        )
+    return errors.UpstreamError(f"Command Code failed (upstream {status}: {detail})")
+
+
+def from_response(status: int, headers: Mapping[str, str], body: bytes) -> errors.GatewayError:
+    message, code, rate_limit = parse_error_body(body)
+    retry = retry_after_seconds(headers, rate_limit, message) if status in (402, 429) else None
+    window = rate_limit.get("window") if isinstance(rate_limit.get("window"), str) else None
+    return map_status(status, message, code, retry_after=retry, window=window)
+
+
+def from_event(event: Mapping[str, Any]) -> errors.GatewayError:
+    """An in-band `error` event: a `<NNN>` message prefix outranks `statusCode`; default 502."""
+    raw = event.get("error", event)
+    if isinstance(raw, str):
+        message, code, status_field = raw, "", None
+    elif isinstance(raw, Mapping):
+        message = str(raw.get("message") or event.get("message") or "upstream error")
+        code = str(raw.get("code") or "")
+        status_field = raw.get("statusCode")
+    else:
+        message, code, status_field = str(event.get("message") or "upstream error"), "", None
+    prefix = _STATUS_PREFIX.match(message)
+    if prefix:
+        status = int(prefix.group(1))
+    elif isinstance(status_field, int) and 400 <= status_field <= 599:
+        status = status_field
+    else:
+        status = 502
+    error = map_status(status, message, code)
+    if isinstance(error, errors.RateLimitError) and error.retry_after is None:
+        error.retry_after = 5.0
+    return error

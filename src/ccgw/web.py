@@ -1,0 +1,95 @@
+"""HTTP edge helpers: the JSON response class, body parsing, request ids and error rendering."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ccgw import errors
+from ccgw.jsonutil import JSONDecodeError, dumps, loads
+
+log = logging.getLogger("ccgw")
+
+M = TypeVar("M", bound=BaseModel)
+
+REQUEST_ID_HEADER = "x-request-id"
+
+
+class JSONResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return dumps(content)
+
+
+def request_id(request: Request) -> str:
+    return str(request.scope.get("state", {}).get("request_id") or new_request_id())
+
+
+def new_request_id() -> str:
+    return "req_" + uuid.uuid4().hex
+
+
+class RequestIdMiddleware:
+    """Gives every request an id (`scope.state.request_id`) and every response `x-request-id`."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = new_request_id()
+        scope.setdefault("state", {})["request_id"] = rid
+        header = (REQUEST_ID_HEADER.encode(), rid.encode())
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), header]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+def describe_validation(error: ValidationError) -> tuple[str, str]:
+    """(message, param) for the first problem, in the words a client developer expects."""
+    first = error.errors()[0]
+    loc = first["loc"]
+    param = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".") or "body"
+    if first["type"] == "missing":
+        return f"{param}: this field is required", param
+    return f"{param}: {first['msg']}", param
+
+
+async def read_json(request: Request, model: type[M]) -> dict[str, Any]:
+    """The request body as a plain dict, validated against `model` (400 naming the field otherwise).
+
+    The content type is not required to be JSON: `curl -d` sends form encoding by default.
+    """
+    raw = await request.body()
+    if not raw.strip():
+        raise errors.InvalidRequestError("The request body is empty; send a JSON object")
+    try:
+        data = loads(raw)
+    except JSONDecodeError as exc:
+        raise errors.InvalidRequestError(f"The request body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise errors.InvalidRequestError("The request body must be a JSON object")
+    try:
+        model.model_validate(data)
+    except ValidationError as exc:
+        message, param = describe_validation(exc)
+        raise errors.InvalidRequestError(message, param=param) from None
+    return data
+
+
+def error_response(exc: errors.GatewayError, path: str) -> JSONResponse:
+    protocol = errors.protocol_for_path(path)
+    return JSONResponse(errors.error_body(exc, protocol), status_code=exc.status, headers=exc.headers())

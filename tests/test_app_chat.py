@@ -1,0 +1,289 @@
+"""/v1/chat/completions and /v1/models through the app, with the upstream mocked by respx."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import respx
+from fastapi.testclient import TestClient
+from tests.conftest import USAGE, chunked, ndjson, sse_payloads, text_answer
+
+from ccgw.jsonutil import loads
+
+CHAT = {"model": "deepseek-v4-pro", "messages": [{"role": "user", "content": "hi"}]}
+
+
+def sent_envelope(upstream: respx.MockRouter) -> dict[str, Any]:
+    request = upstream.routes["generate"].calls.last.request
+    envelope: dict[str, Any] = loads(request.content)
+    return envelope
+
+
+def test_chat_non_stream_folds_answer_and_usage(client: TestClient, upstream: respx.MockRouter) -> None:
+    response = client.post("/v1/chat/completions", json=CHAT)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["object"] == "chat.completion"
+    assert body["model"] == "deepseek/deepseek-v4-pro"
+    assert body["choices"][0]["message"]["content"] == "Hello, world."
+    assert body["choices"][0]["finish_reason"] == "stop"
+    assert body["usage"] == {
+        "prompt_tokens": 100,
+        "completion_tokens": 7,
+        "total_tokens": 107,
+        "prompt_tokens_details": {"cached_tokens": 40},
+        "completion_tokens_details": {"reasoning_tokens": 2},
+    }
+    assert response.headers["x-request-id"].startswith("req_")
+
+
+def test_chat_envelope_headers_and_placeholder_system(client: TestClient, upstream: respx.MockRouter) -> None:
+    client.post("/v1/chat/completions", json=CHAT)
+    request = upstream.routes["generate"].calls.last.request
+    envelope = sent_envelope(upstream)
+    assert set(envelope["config"]) == {
+        "workingDir", "date", "environment", "structure", "isGitRepo",
+        "currentBranch", "mainBranch", "gitStatus", "recentCommits",
+    }  # fmt: skip
+    assert envelope["params"]["stream"] is True
+    assert envelope["params"]["max_tokens"] == 64000
+    assert envelope["params"]["system"].strip()
+    assert envelope["threadId"] == request.headers["x-session-id"]
+    assert request.headers["authorization"].startswith("Bearer user_")
+    assert request.headers["x-command-code-version"]
+    assert request.headers["user-agent"] == "cli"
+    assert not any(h.startswith(("x-thumbmark", "x-machine", "traceparent")) for h in request.headers)
+
+
+def test_chat_stream_sse_with_usage_chunk_before_done(client: TestClient) -> None:
+    body = {**CHAT, "stream": True, "stream_options": {"include_usage": True}}
+    response = client.post("/v1/chat/completions", json=body)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    payloads = sse_payloads(response.text)
+    assert payloads[-1] == "[DONE]"
+    assert payloads[-2]["choices"] == [] and payloads[-2]["usage"]["total_tokens"] == 107
+    assert payloads[-3]["choices"][0]["finish_reason"] == "stop"
+    text = "".join(p["choices"][0]["delta"].get("content", "") for p in payloads[:-2])
+    assert text == "Hello, world."
+
+
+def test_chat_stream_failure_after_first_byte_is_error_frame_without_done(
+    client: TestClient, upstream: respx.MockRouter
+) -> None:
+    upstream.routes["generate"].mock(
+        side_effect=chunked(
+            ndjson({"type": "text-delta", "text": "partial"}),
+            ndjson({"type": "error", "error": {"message": "providers are at capacity", "statusCode": 503}}),
+        )
+    )
+    response = client.post("/v1/chat/completions", json={**CHAT, "stream": True})
+    assert response.status_code == 200
+    payloads = sse_payloads(response.text)
+    assert "[DONE]" not in payloads
+    assert payloads[-1]["error"]["type"] == "upstream_error"
+    assert all(not p.get("choices") or p["choices"][0]["finish_reason"] is None for p in payloads[:-1])
+
+
+def test_chat_truncated_stream_non_stream_is_502(client: TestClient, upstream: respx.MockRouter) -> None:
+    upstream.routes["generate"].mock(
+        return_value=httpx.Response(200, content=ndjson({"type": "text-delta", "text": "x"}))
+    )
+    response = client.post("/v1/chat/completions", json=CHAT)
+    assert response.status_code == 502
+    assert response.json()["error"]["code"] == "upstream_truncated"
+
+
+def test_chat_failure_before_content_is_http_error_even_when_streaming(
+    client: TestClient, upstream: respx.MockRouter
+) -> None:
+    upstream.routes["generate"].mock(
+        return_value=httpx.Response(
+            200, content=ndjson({"type": "start"}, {"type": "error", "error": {"message": "<429> slow"}})
+        )
+    )
+    response = client.post("/v1/chat/completions", json={**CHAT, "stream": True})
+    assert response.status_code == 429
+    assert response.json()["error"]["type"] == "rate_limit_error"
+    assert "retry-after" in response.headers
+
+
+def test_chat_upstream_http_errors_mapped(client: TestClient, upstream: respx.MockRouter) -> None:
+    cases = [
+        (401, {"error": {"message": "bad key"}}, 502, "upstream_key_rejected"),
+        (403, {"error": {"message": "MODEL_NOT_IN_PLAN: nope", "code": "MODEL_NOT_IN_PLAN"}}, 403, "model_not_in_plan"),
+        (402, {"error": {"message": "pay"}}, 402, "insufficient_credits"),
+        (
+            429,
+            {"error": {"message": "limit", "rateLimit": {"reset": 4102444800, "window": "weekly"}}},
+            429,
+            "rate_limit_exceeded",
+        ),
+        (413, {"error": {"message": "big"}}, 413, "request_too_large"),
+        (400, {"error": {"message": "Too big: expected number to be <=200000"}}, 400, "upstream_rejected"),
+        (503, {"error": {"message": "down"}}, 502, "upstream_error"),
+    ]
+    for status, body, expected, code in cases:
+        upstream.routes["generate"].mock(return_value=httpx.Response(status, json=body))
+        response = client.post("/v1/chat/completions", json=CHAT)
+        assert response.status_code == expected, (status, response.text)
+        assert response.json()["error"]["code"] == code
+        if status == 429:
+            assert int(response.headers["retry-after"]) > 0
+
+
+def test_chat_connection_failure_502_and_timeout_504(app_factory: Any, upstream: respx.MockRouter) -> None:
+    from tests.conftest import make_settings
+
+    client = app_factory()
+    upstream.routes["generate"].mock(side_effect=httpx.ConnectError("refused"))
+    assert client.post("/v1/chat/completions", json=CHAT).status_code == 502
+    upstream.routes["generate"].mock(side_effect=httpx.ReadTimeout("slow"))
+    assert client.post("/v1/chat/completions", json=CHAT).status_code == 504
+    assert make_settings().timeouts.idle >= 120
+
+
+def test_chat_tool_call_stream_and_fold(client: TestClient, upstream: respx.MockRouter) -> None:
+    upstream.routes["generate"].mock(
+        return_value=httpx.Response(
+            200,
+            content=ndjson(
+                {"type": "reasoning-delta", "id": "r", "text": "need file"},
+                {"type": "tool-input-start", "id": "call_a", "toolName": "read"},
+                {"type": "tool-input-delta", "id": "call_a", "delta": '{"p":"wrong"}'},
+                {"type": "tool-call", "toolCallId": "call_a", "toolName": "read", "input": {"p": "right"}},
+                {"type": "finish", "finishReason": "tool-calls", "rawFinishReason": "tool_calls", "totalUsage": USAGE},
+            ),
+        )
+    )
+    tools = [{"type": "function", "function": {"name": "read", "parameters": {"type": "object", "properties": {}}}}]
+    body = client.post("/v1/chat/completions", json={**CHAT, "tools": tools}).json()
+    message = body["choices"][0]["message"]
+    assert body["choices"][0]["finish_reason"] == "tool_calls"
+    assert message["tool_calls"][0]["function"] == {"name": "read", "arguments": '{"p":"right"}'}
+    assert message["reasoning_content"] == "need file"
+    # the reasoning is remembered for the next turn, even if the client drops it
+    history = [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": None, "tool_calls": message["tool_calls"]},
+        {"role": "tool", "tool_call_id": "call_a", "content": "data"},
+    ]
+    upstream.routes["generate"].mock(return_value=httpx.Response(200, content=text_answer("done")))
+    client.post("/v1/chat/completions", json={**CHAT, "messages": history, "tools": tools})
+    sent = sent_envelope(upstream)["params"]["messages"][1]["content"]
+    assert sent[0] == {"type": "reasoning", "text": "need file"}
+
+
+def test_chat_n_two_parallel_requests_usage_summed(client: TestClient, upstream: respx.MockRouter) -> None:
+    body = client.post("/v1/chat/completions", json={**CHAT, "n": 2}).json()
+    assert [c["index"] for c in body["choices"]] == [0, 1]
+    assert all(c["message"]["content"] == "Hello, world." for c in body["choices"])
+    assert body["usage"]["prompt_tokens"] == 200
+    assert upstream.routes["generate"].call_count == 2
+
+
+def test_chat_stop_sequence_applied_by_gateway(client: TestClient) -> None:
+    body = client.post("/v1/chat/completions", json={**CHAT, "stop": [","]}).json()
+    assert body["choices"][0]["message"]["content"] == "Hello"
+    assert body["choices"][0]["finish_reason"] == "stop"
+
+
+def test_chat_validation_errors_are_openai_shaped_400(client: TestClient) -> None:
+    for payload in (
+        b"{not json",
+        b"[]",
+        json.dumps({"messages": []}).encode(),
+        json.dumps({"model": "m", "messages": "hi"}).encode(),
+        json.dumps({**CHAT, "temperature": "hot"}).encode(),
+        json.dumps({**CHAT, "messages": [{"role": "wizard", "content": "x"}]}).encode(),
+        b"\xff\xfe",
+    ):
+        response = client.post("/v1/chat/completions", content=payload)
+        assert response.status_code == 400, (payload, response.text)
+        error = response.json()["error"]
+        assert error["type"] == "invalid_request_error" and error["message"]
+        assert "detail" not in response.json()
+
+
+def test_chat_form_content_type_still_parsed_as_json(client: TestClient) -> None:
+    response = client.post(
+        "/v1/chat/completions",
+        content=json.dumps(CHAT).encode(),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 200
+
+
+def test_auth_missing_wrong_and_x_api_key(client: TestClient) -> None:
+    assert client.post("/v1/chat/completions", json=CHAT, headers={"Authorization": ""}).status_code == 401
+    wrong = client.post("/v1/chat/completions", json=CHAT, headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401 and wrong.json()["error"]["type"] == "authentication_error"
+    from tests.conftest import LOCAL_KEY
+
+    ok = client.post("/v1/chat/completions", json=CHAT, headers={"Authorization": "", "x-api-key": LOCAL_KEY})
+    assert ok.status_code == 200
+
+
+def test_models_list_shape_exclusions_and_resolution(client: TestClient, upstream: respx.MockRouter) -> None:
+    body = client.get("/v1/models").json()
+    ids = [m["id"] for m in body["data"]]
+    assert "claude-sonnet-4-6" not in ids and "gpt-6-luna" in ids
+    first = body["data"][0]
+    assert first == {
+        "id": "deepseek/deepseek-v4-pro",
+        "object": "model",
+        "created": 0,
+        "owned_by": "deepseek",
+        "name": "DeepSeek V4 Pro",
+        "context_length": 1048576,
+    }
+    excluded = client.post("/v1/chat/completions", json={**CHAT, "model": "claude-sonnet-4-6"})
+    assert excluded.status_code == 404 and excluded.json()["error"]["code"] == "model_not_found"
+    unknown = client.post("/v1/chat/completions", json={**CHAT, "model": "nope-1"})
+    assert unknown.status_code == 404
+    assert upstream.routes["generate"].call_count == 0
+
+
+def test_models_served_from_last_good_copy_when_upstream_down(app_factory: Any, upstream: respx.MockRouter) -> None:
+    from tests.conftest import make_settings
+
+    client = app_factory(make_settings(models_cache_ttl=0))
+    assert len(client.get("/v1/models").json()["data"]) == 4
+    upstream.get("/provider/v1/models").mock(return_value=httpx.Response(503))
+    assert len(client.get("/v1/models").json()["data"]) == 4
+
+
+def test_model_aliases(app_factory: Any, upstream: respx.MockRouter) -> None:
+    from tests.conftest import make_settings
+
+    client = app_factory(make_settings(model_aliases={"gpt-4o": "moonshotai/Kimi-K3"}))
+    body = client.post("/v1/chat/completions", json={**CHAT, "model": "gpt-4o"}).json()
+    assert body["model"] == "moonshotai/Kimi-K3"
+    assert sent_envelope(upstream)["params"]["model"] == "moonshotai/Kimi-K3"
+
+
+def test_no_upstream_key_clear_error(app_factory: Any) -> None:
+    client = app_factory(upstream_key=None)
+    response = client.post("/v1/chat/completions", json=CHAT)
+    assert response.status_code == 503
+    assert "COMMANDCODE_API_KEY" in response.json()["error"]["message"]
+
+
+def test_unknown_route_and_method_openai_shape(client: TestClient) -> None:
+    missing = client.get("/v1/nothing")
+    assert missing.status_code == 404 and missing.json()["error"]["type"] == "invalid_request_error"
+    wrong = client.get("/v1/chat/completions")
+    assert wrong.status_code == 405 and "error" in wrong.json()
+
+
+def test_health_and_usage_counts(client: TestClient) -> None:
+    assert client.get("/health", headers={"Authorization": ""}).json() == {"status": "ok"}
+    client.post("/v1/chat/completions", json=CHAT)
+    client.post("/v1/chat/completions", json={**CHAT, "stream": True})
+    usage = client.get("/usage").json()
+    assert usage["total_requests"] == 2
+    assert usage["prompt_tokens"] == 200 and usage["completion_tokens"] == 14
+    assert usage["cache_read_tokens"] == 80 and usage["cache_write_tokens"] == 0
+    assert usage["cost_usd"] == 0.000246

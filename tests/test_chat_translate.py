@@ -1,0 +1,267 @@
+"""OpenAI chat request → upstream params, and turn events → chunks → folded completion."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+
+from ccgw.errors import InvalidRequestError
+from ccgw.translate import chat_request
+from ccgw.translate.chat_stream import ChatStream, fold
+from ccgw.translate.common import MISSING_RESULT, Context
+from ccgw.translate.stops import StopFilter
+from ccgw.upstream.events import Failure, Finish, ReasoningDelta, TextDelta, ToolCall, Usage
+
+PNG = "data:image/png;base64," + base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"0" * 20).decode()
+CTX = Context(model="deepseek/deepseek-v4-pro")
+
+
+def translate(body: dict[str, Any], ctx: Context = CTX) -> dict[str, Any]:
+    return chat_request.to_upstream({"model": "m", **body}, ctx).params
+
+
+def test_request_system_and_developer_join_and_user_string() -> None:
+    params = translate(
+        {
+            "messages": [
+                {"role": "system", "content": "be brief"},
+                {"role": "developer", "content": [{"type": "text", "text": "be kind"}]},
+                {"role": "user", "content": "hi"},
+            ]
+        }
+    )
+    assert params["system"] == "be brief\n\nbe kind"
+    assert params["messages"] == [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]
+    assert params["max_tokens"] == 64000
+    assert params["model"] == "deepseek/deepseek-v4-pro"
+
+
+def test_request_max_tokens_clamped_and_completion_tokens_preferred() -> None:
+    assert translate({"messages": [{"role": "user", "content": "x"}], "max_tokens": 10**7})["max_tokens"] == 200000
+    params = translate({"messages": [{"role": "user", "content": "x"}], "max_tokens": 5, "max_completion_tokens": 7})
+    assert params["max_tokens"] == 7
+
+
+def test_request_tool_history_native_parts_with_names_and_reasoning() -> None:
+    params = translate(
+        {
+            "messages": [
+                {"role": "user", "content": "read it"},
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "reasoning_content": "I should read",
+                    "tool_calls": [
+                        {"id": "call_1", "type": "function", "function": {"name": "read", "arguments": '{"p":"a"}'}}
+                    ],
+                },
+                {"role": "tool", "tool_call_id": "call_1", "content": "file body"},
+            ],
+            "tools": [{"type": "function", "function": {"name": "read", "parameters": {"properties": {}}}}],
+            "tool_choice": "required",
+        }
+    )
+    assistant, tool = params["messages"][1], params["messages"][2]
+    assert assistant["content"] == [
+        {"type": "reasoning", "text": "I should read"},
+        {"type": "tool-call", "toolCallId": "call_1", "toolName": "read", "input": {"p": "a"}},
+    ]
+    assert tool == {
+        "role": "tool",
+        "content": [
+            {
+                "type": "tool-result",
+                "toolCallId": "call_1",
+                "toolName": "read",
+                "output": {"type": "text", "value": "file body"},
+            }
+        ],
+    }
+    assert params["tools"][0]["input_schema"]["type"] == "object"
+    assert params["tool_choice"] == {"type": "any"}
+
+
+def test_request_long_tool_ids_aliased_consistently() -> None:
+    long_id = "call_" + "x" * 100
+    up = chat_request.to_upstream(
+        {
+            "model": "m",
+            "messages": [
+                {"role": "user", "content": "go"},
+                {"role": "assistant", "tool_calls": [{"id": long_id, "function": {"name": "t", "arguments": "{}"}}]},
+                {"role": "tool", "tool_call_id": long_id, "content": "ok"},
+            ],
+        },
+        CTX,
+    )
+    call = up.params["messages"][1]["content"][0]["toolCallId"]
+    result = up.params["messages"][2]["content"][0]["toolCallId"]
+    assert call == result and len(call) <= 64
+    assert up.tool_ids[call] == long_id
+
+
+def test_request_dangling_tool_call_gets_error_result_and_memory_reinserts_reasoning() -> None:
+    ctx = Context(model="m", reasoning_memory={"call_9": "remembered thought"})
+    params = translate(
+        {
+            "messages": [
+                {"role": "user", "content": "go"},
+                {"role": "assistant", "tool_calls": [{"id": "call_9", "function": {"name": "t", "arguments": ""}}]},
+                {"role": "user", "content": "never mind"},
+            ]
+        },
+        ctx,
+    )
+    assert params["messages"][1]["content"][0] == {"type": "reasoning", "text": "remembered thought"}
+    assert params["messages"][2]["content"][0]["output"] == {"type": "error-text", "value": MISSING_RESULT}
+    assert params["messages"][3]["role"] == "user"
+
+
+def test_request_images_data_url_and_fetched_remote() -> None:
+    ctx = Context(model="m", images={"https://x.test/a.png": PNG})
+    params = translate(
+        {
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": "what"},
+                        {"type": "image_url", "image_url": {"url": PNG}},
+                        {"type": "image_url", "image_url": {"url": "https://x.test/a.png"}},
+                    ],
+                }
+            ]
+        },
+        ctx,
+    )
+    images = params["messages"][0]["content"][1:]
+    assert images == [{"type": "image", "image": PNG, "mimeType": "image/png"}] * 2
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("data:text/plain;base64,aGk=", "not an image"),
+        ("data:image/png;base64,!!!!", "not valid base64"),
+        ("ftp://x/y.png", "not a base64 data URL"),
+        ("data:image/png;base64,", "empty"),
+    ],
+)
+def test_request_bad_image_is_400_naming_the_part(url: str, problem: str) -> None:
+    with pytest.raises(InvalidRequestError) as caught:
+        translate({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]}]})
+    assert problem in caught.value.message
+    assert "messages[0].content[0]" in caught.value.message
+
+
+def test_request_tool_schema_root_must_be_object() -> None:
+    with pytest.raises(InvalidRequestError, match="type 'object'"):
+        translate(
+            {
+                "messages": [{"role": "user", "content": "x"}],
+                "tools": [{"type": "function", "function": {"name": "t", "parameters": {"type": "string"}}}],
+            }
+        )
+
+
+def test_request_reasoning_effort_mapping() -> None:
+    msgs = [{"role": "user", "content": "x"}]
+    assert translate({"messages": msgs, "reasoning_effort": "low"})["reasoning_effort"] == "high"
+    assert translate({"messages": msgs, "reasoning_effort": "none"})["reasoning_effort"] == "off"
+    other = Context(model="moonshotai/Kimi-K3")
+    assert translate({"messages": msgs, "reasoning_effort": "medium"}, other)["reasoning_effort"] == "medium"
+    assert "reasoning_effort" not in translate({"messages": msgs, "reasoning_effort": "none"}, other)
+
+
+def test_request_unknown_fields_tolerated_and_stream_options() -> None:
+    up = chat_request.to_upstream(
+        {
+            "model": "m",
+            "messages": [{"role": "user", "content": "x"}],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "seed": 1,
+            "logit_bias": {},
+            "user": "u",
+            "parallel_tool_calls": False,
+            "n": 2,
+            "stop": ["END"],
+        },
+        CTX,
+    )
+    assert (up.stream, up.include_usage, up.n, up.stop) == (True, True, 2, ("END",))
+    assert set(up.params) == {"model", "messages", "system", "max_tokens"}
+
+
+def stream_chunks(events: list[Any], **kw: Any) -> list[dict[str, Any]]:
+    translator = ChatStream(completion_id="chatcmpl-1", model="m", created=1, include_usage=True, **kw)
+    out = translator.start()
+    for event in events:
+        out += translator.feed(0, event)
+    return out + translator.finish()
+
+
+def test_stream_tool_calls_shape_sdk_accumulates() -> None:
+    usage = Usage(input_tokens=10, cache_read_tokens=4, output_tokens=3, reasoning_tokens=1)
+    chunks = stream_chunks(
+        [
+            ReasoningDelta("think"),
+            ToolCall("c1", "read", '{"p":1}'),
+            ToolCall("c2", "grep", "{}"),
+            Finish("tool_calls", usage),
+        ]
+    )
+    deltas = [c["choices"][0]["delta"] for c in chunks if c["choices"]]
+    assert deltas[0] == {"role": "assistant", "content": ""}
+    assert deltas[1] == {"reasoning_content": "think"}
+    assert deltas[2]["tool_calls"][0] == {
+        "index": 0,
+        "id": "c1",
+        "type": "function",
+        "function": {"name": "read", "arguments": ""},
+    }
+    assert deltas[3]["tool_calls"][0] == {"index": 0, "function": {"arguments": '{"p":1}'}}
+    assert deltas[4]["tool_calls"][0]["index"] == 1
+    assert chunks[-1]["choices"] == []
+    assert chunks[-1]["usage"]["prompt_tokens_details"] == {"cached_tokens": 4}
+    completion = fold(chunks)
+    message = completion["choices"][0]["message"]
+    assert message["reasoning_content"] == "think"
+    assert [c["function"]["name"] for c in message["tool_calls"]] == ["read", "grep"]
+    assert completion["choices"][0]["finish_reason"] == "tool_calls"
+    assert completion["usage"]["total_tokens"] == 13
+
+
+def test_stream_failure_is_one_error_payload_then_nothing() -> None:
+    from ccgw.errors import UpstreamError
+
+    chunks = stream_chunks([TextDelta("part"), Failure(UpstreamError("boom")), TextDelta("late")])
+    assert chunks[-1] == {
+        "error": {"message": "boom", "type": "upstream_error", "param": None, "code": "upstream_error"}
+    }
+    assert not any(c.get("choices") and c["choices"][0]["finish_reason"] for c in chunks if "choices" in c)
+
+
+def test_stream_tool_id_alias_mapped_back() -> None:
+    chunks = stream_chunks([ToolCall("alias", "t", "{}"), Finish("tool_calls", Usage())], tool_ids={"alias": "orig"})
+    assert chunks[1]["choices"][0]["delta"]["tool_calls"][0]["id"] == "orig"
+
+
+def test_stop_filter_across_deltas_keeps_upstream_usage() -> None:
+    stop = StopFilter(("END",))
+    out: list[Any] = []
+    for event in [TextDelta("hello E"), TextDelta("N"), TextDelta("D tail"), Finish("stop", Usage(output_tokens=9))]:
+        out += stop.feed(event)
+    text = "".join(e.text for e in out if isinstance(e, TextDelta))
+    assert text == "hello "
+    assert isinstance(out[-1], Finish) and out[-1].stop_sequence == "END" and out[-1].usage.output_tokens == 9
+
+
+def test_stop_filter_flushes_held_text_when_no_match() -> None:
+    stop = StopFilter(("STOP",))
+    out: list[Any] = []
+    for event in [TextDelta("ab"), TextDelta("ST"), Finish("stop", Usage())]:
+        out += stop.feed(event)
+    assert "".join(e.text for e in out if isinstance(e, TextDelta)) == "abST"
