@@ -20,8 +20,8 @@ from ccgw import errors
 from ccgw.config import Settings
 from ccgw.gateway import ClientDisconnected, Gateway
 from ccgw.images import ImageFetcher, Resolver, system_resolver
-from ccgw.routes import openai, ops
-from ccgw.schemas import ChatCompletionRequest
+from ccgw.routes import anthropic, openai, ops
+from ccgw.schemas import ChatCompletionRequest, CountTokensRequest, MessagesRequest
 from ccgw.usage import UsageStore
 from ccgw.web import RequestIdMiddleware, error_response, request_id
 
@@ -69,6 +69,7 @@ def create_app(
     _install_error_handlers(app)
     app.include_router(ops.router)
     app.include_router(openai.router)
+    app.include_router(anthropic.router)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=list(settings.cors_origins),
@@ -126,7 +127,7 @@ def _register_schemas(app: FastAPI) -> None:
             return app.openapi_schema
         schema = FastAPI.openapi(app)
         components = schema.setdefault("components", {}).setdefault("schemas", {})
-        for model in (ChatCompletionRequest,):
+        for model in (ChatCompletionRequest, MessagesRequest, CountTokensRequest):
             document = model.model_json_schema(ref_template="#/components/schemas/{model}")
             components.update(document.pop("$defs", {}))
             components[model.__name__] = document

@@ -66,3 +66,38 @@ class ChatCompletionRequest(_Open):
     parallel_tool_calls: StrictBool | None = None
     reasoning_effort: StrictStr | None = None
     user: StrictStr | None = None
+
+
+class AnthropicMessage(_Open):
+    role: Literal["user", "assistant"]
+    content: StrictStr | list[dict[str, Any]]
+
+
+class AnthropicTool(_Open):
+    name: StrictStr = Field(min_length=1)
+    description: StrictStr | None = None
+    input_schema: dict[str, Any] | None = None
+    type: StrictStr | None = None
+
+
+class MessagesRequest(_Open):
+    model: StrictStr = Field(min_length=1)
+    messages: list[AnthropicMessage] = Field(min_length=1)
+    system: StrictStr | list[dict[str, Any]] | None = None
+    max_tokens: StrictInt | None = Field(default=None, ge=1)
+    stream: StrictBool | None = False
+    temperature: float | None = Field(default=None, ge=0, le=1)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    top_k: StrictInt | None = Field(default=None, ge=0)
+    stop_sequences: list[StrictStr] | None = None
+    tools: list[AnthropicTool] | None = None
+    tool_choice: dict[str, Any] | None = None
+    thinking: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class CountTokensRequest(_Open):
+    model: StrictStr = Field(min_length=1)
+    messages: list[AnthropicMessage] = Field(min_length=1)
+    system: StrictStr | list[dict[str, Any]] | None = None
+    tools: list[AnthropicTool] | None = None

@@ -1,0 +1,228 @@
+"""Anthropic Messages request → upstream params (pure; the body is already JSON-validated).
+
+Anthropic keeps tool results inside user messages; the upstream wants them as `tool` messages, so a
+user turn splits into its tool results first and its other blocks after. `thinking` blocks are
+replayed as `reasoning` parts; `cache_control` markers are accepted and dropped (the upstream caches on
+its own); server tools (web search, computer use, ...) cannot run upstream and are left out.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ccgw.errors import InvalidRequestError
+from ccgw.translate import common
+from ccgw.translate.common import Context, ToolIds, UpstreamRequest
+from ccgw.translate.effort import effort_from_budget, upstream_effort
+
+_CUSTOM_TOOL_TYPES = (None, "custom")
+
+
+def _image_url(block: dict[str, Any]) -> str | None:
+    source = block.get("source")
+    if not isinstance(source, dict):
+        return None
+    if source.get("type") == "base64":
+        return f"data:{source.get('media_type')};base64,{source.get('data')}"
+    if source.get("type") == "url":
+        url = source.get("url")
+        return url if isinstance(url, str) else None
+    return None
+
+
+def remote_image_urls(body: dict[str, Any]) -> list[str]:
+    urls: list[str] = []
+
+    def visit(blocks: Any) -> None:
+        for block in blocks if isinstance(blocks, list) else []:
+            if not isinstance(block, dict):
+                continue
+            if block.get("type") == "image":
+                url = _image_url(block)
+                if url and url.startswith(("http://", "https://")):
+                    urls.append(url)
+            elif block.get("type") == "tool_result":
+                visit(block.get("content"))
+
+    for message in body.get("messages") or []:
+        if isinstance(message, dict):
+            visit(message.get("content"))
+    return urls
+
+
+def _blocks(content: Any, where: str) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}] if content else []
+    if not isinstance(content, list):
+        raise InvalidRequestError(f"{where}: content must be a string or an array of blocks", param=where)
+    for i, block in enumerate(content):
+        if not isinstance(block, dict) or not isinstance(block.get("type"), str):
+            raise InvalidRequestError(f"{where}[{i}]: each block must be an object with a type", param=f"{where}[{i}]")
+    return content
+
+
+def _text(block: dict[str, Any], where: str) -> str:
+    text = block.get("text")
+    if not isinstance(text, str):
+        raise InvalidRequestError(f"{where}: text must be a string", param=where)
+    return text
+
+
+def system_text(system: Any) -> str:
+    if system is None or isinstance(system, str):
+        return system or ""
+    return "\n".join(_text(b, f"system[{i}]") for i, b in enumerate(_blocks(system, "system")) if b["type"] == "text")
+
+
+def _tool_result(
+    block: dict[str, Any], where: str, ids: ToolIds, names: dict[str, str], ctx: Context
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    call_id = ids.upstream(block.get("tool_use_id"), f"{where}.tool_use_id")
+    texts: list[str] = []
+    images: list[dict[str, Any]] = []
+    content = block.get("content")
+    for j, inner in enumerate(_blocks(content, f"{where}.content") if content is not None else []):
+        at = f"{where}.content[{j}]"
+        if inner["type"] == "text":
+            texts.append(_text(inner, at))
+        elif inner["type"] == "image":
+            images.append(common.image_part(_image_url(inner), at, ctx))
+        else:
+            raise InvalidRequestError(f"{at}: tool results may hold text and images, not {inner['type']!r}", param=at)
+    name = names.get(call_id, "unknown_tool")
+    part = common.tool_result_part(call_id, name, "\n".join(texts), is_error=block.get("is_error") is True)
+    return part, images
+
+
+def _user(
+    blocks: list[dict[str, Any]], where: str, ids: ToolIds, names: dict[str, str], ctx: Context
+) -> list[dict[str, Any]]:
+    results: list[dict[str, Any]] = []
+    parts: list[dict[str, Any]] = []
+    moved: list[dict[str, Any]] = []
+    for i, block in enumerate(blocks):
+        at = f"{where}[{i}]"
+        kind = block["type"]
+        if kind == "text":
+            parts.append(common.text_part(_text(block, at)))
+        elif kind == "image":
+            parts.append(common.image_part(_image_url(block), at, ctx))
+        elif kind == "tool_result":
+            result, images = _tool_result(block, at, ids, names, ctx)
+            results.append(result)
+            moved.extend(images)
+        elif kind in ("document", "search_result", "container_upload"):
+            raise InvalidRequestError(f"{at}: {kind} blocks are not supported (text, images and tools only)", param=at)
+        else:
+            raise InvalidRequestError(f"{at}: unknown block type {kind!r} in a user message", param=at)
+    out: list[dict[str, Any]] = []
+    if results:
+        out.append({"role": "tool", "content": results})
+    if moved:  # tool results are text only upstream
+        parts = [common.text_part("(images returned by the tools above)"), *moved, *parts]
+    if parts:
+        out.append({"role": "user", "content": parts})
+    return out
+
+
+def _assistant(blocks: list[dict[str, Any]], where: str, ids: ToolIds, names: dict[str, str]) -> dict[str, Any] | None:
+    reasoning: list[dict[str, Any]] = []
+    parts: list[dict[str, Any]] = []
+    for i, block in enumerate(blocks):
+        at = f"{where}[{i}]"
+        kind = block["type"]
+        if kind == "thinking" and isinstance(block.get("thinking"), str) and block["thinking"]:
+            reasoning.append({"type": "reasoning", "text": block["thinking"]})
+        elif kind == "text":
+            text = _text(block, at)
+            if text:
+                parts.append(common.text_part(text))
+        elif kind == "tool_use":
+            name = block.get("name")
+            if not isinstance(name, str) or not name:
+                raise InvalidRequestError(f"{at}: tool_use needs a name", param=at)
+            call_id = ids.upstream(block.get("id"), f"{at}.id")
+            names[call_id] = name
+            parts.append(common.tool_call_part(call_id, name, block.get("input")))
+        # redacted_thinking, server tool blocks: nothing the upstream can use
+    content = reasoning + parts  # reasoning first, as the upstream expects
+    return {"role": "assistant", "content": content} if content else None
+
+
+def _messages(body: dict[str, Any], ctx: Context, ids: ToolIds) -> list[dict[str, Any]]:
+    names: dict[str, str] = {}
+    out: list[dict[str, Any]] = []
+    for i, message in enumerate(body["messages"]):
+        where = f"messages[{i}].content"
+        blocks = _blocks(message.get("content"), where)
+        if message["role"] == "user":
+            out.extend(_user(blocks, where, ids, names, ctx))
+        else:
+            turn = _assistant(blocks, where, ids, names)
+            if turn:
+                out.append(turn)
+    return out
+
+
+def _tools(body: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        common.tool_spec(tool.get("name"), tool.get("description"), tool.get("input_schema"), f"tools[{i}]")
+        for i, tool in enumerate(body.get("tools") or [])
+        if isinstance(tool, dict) and tool.get("type") in _CUSTOM_TOOL_TYPES
+    ]
+
+
+def _tool_choice(choice: Any) -> dict[str, Any]:
+    if choice is None:
+        return {"type": "auto"}
+    kind = choice.get("type") if isinstance(choice, dict) else None
+    if kind in ("auto", "any", "none"):
+        return {"type": kind}
+    if kind == "tool" and isinstance(choice.get("name"), str):
+        return {"type": "tool", "name": choice["name"]}
+    raise InvalidRequestError("tool_choice: must be auto, any, none, or {type: tool, name}", param="tool_choice")
+
+
+def _effort(body: dict[str, Any], model: str) -> str | None:
+    output = body.get("output_config")
+    if isinstance(output, dict) and isinstance(output.get("effort"), str):
+        return upstream_effort(model, output["effort"])
+    thinking = body.get("thinking")
+    if not isinstance(thinking, dict):
+        return None
+    if thinking.get("type") == "disabled":
+        return upstream_effort(model, "none")
+    budget = thinking.get("budget_tokens")
+    if thinking.get("type") == "enabled" and isinstance(budget, int):
+        return upstream_effort(model, effort_from_budget(budget))
+    return None
+
+
+def to_upstream(body: dict[str, Any], ctx: Context) -> UpstreamRequest:
+    ids = ToolIds()
+    messages = _messages(body, ctx, ids)
+    if not messages:
+        raise InvalidRequestError("messages: at least one message with content is needed", param="messages")
+    params: dict[str, Any] = {
+        "model": ctx.model,
+        "messages": common.finalize_messages(messages, ctx.reasoning_memory),
+        "system": system_text(body.get("system")),
+        "max_tokens": common.clamp_max_tokens(body.get("max_tokens"), ctx.max_tokens_default),
+    }
+    tools = _tools(body)
+    if tools:
+        params["tools"] = tools
+        params["tool_choice"] = _tool_choice(body.get("tool_choice"))
+    for name in ("temperature", "top_p", "top_k"):
+        if body.get(name) is not None:
+            params[name] = body[name]
+    effort = _effort(body, ctx.model)
+    if effort:
+        params["reasoning_effort"] = effort
+    stops = body.get("stop_sequences") or []
+    return UpstreamRequest(
+        params=params,
+        stream=bool(body.get("stream")),
+        stop=tuple(s for s in stops if isinstance(s, str) and s),
+        tool_ids=ids.originals,
+    )

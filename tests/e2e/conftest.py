@@ -1,0 +1,42 @@
+"""Session fixtures: one fake Command Code server and one gateway process, driven by the official SDKs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.e2e.harness import LOCAL_KEY, FakeControl, Process, start_fake, start_gateway, write_config
+
+
+@pytest.fixture(scope="session")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("e2e")
+
+
+@pytest.fixture(scope="session")
+def fake(workdir: Path) -> Iterator[Process]:
+    process = start_fake(workdir)
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def gateway(workdir: Path, fake: Process) -> Iterator[Process]:
+    config = write_config(workdir, fake.url, images={"allow_private": True}, timeouts={"keepalive": 1})
+    process = start_gateway(workdir, config)
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def control(fake: Process) -> Iterator[FakeControl]:
+    control = FakeControl(fake.url)
+    control.clear()
+    yield control
+    control.http.close()
+
+
+@pytest.fixture
+def local_key() -> str:
+    return LOCAL_KEY

@@ -1,0 +1,141 @@
+"""Real processes for end-to-end tests: the fake Command Code server and `python app.py`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+LOCAL_KEY = "ccgw-e2e-local-key-0123456789"
+PROBE_KEY = "ccgw-e2e-probe-key-0123456789"  # used by one test only, so its usage is exact
+UPSTREAM_KEY = "user_e2e_0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Process:
+    popen: subprocess.Popen[str]
+    url: str
+    log: Path
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
+        if self.popen.poll() is None:
+            self.popen.send_signal(sig)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(5)
+        return self.popen.returncode
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+def _wait(process: Process, ready: Any, what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.popen.poll() is not None:
+            raise RuntimeError(f"{what} exited early:\n{process.output()}")
+        if ready():
+            return
+        time.sleep(0.05)
+    process.stop()
+    raise RuntimeError(f"{what} did not become ready:\n{process.output()}")
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def start_fake(workdir: Path, *args: str) -> Process:
+    port = free_port()
+    log = workdir / f"fakecc-{port}.log"
+    handle = log.open("w")
+    popen = subprocess.Popen(
+        [sys.executable, "-m", "tests.fakecc", "--host", "127.0.0.1", "--port", str(port), *args],
+        cwd=ROOT,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    process = Process(popen, f"http://127.0.0.1:{port}", log)
+    _wait(process, lambda: "fakecc listening" in process.output(), "fake Command Code server")
+    return process
+
+
+def write_config(workdir: Path, upstream_url: str, **extra: Any) -> Path:
+    config = {
+        "api_key": LOCAL_KEY,
+        "api_keys": [{"name": "probe", "key": PROBE_KEY}],
+        "commandcode": {"api_key": UPSTREAM_KEY, "base_url": upstream_url},
+        "exclude_models": ["claude-"],
+        "usage_file": str(workdir / "usage.json"),
+        **extra,
+    }
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def start_gateway(workdir: Path, config: Path, env: dict[str, str] | None = None) -> Process:
+    port = free_port()
+    log = workdir / f"gateway-{port}.log"
+    handle = log.open("w")
+    popen = subprocess.Popen(
+        [sys.executable, str(ROOT / "app.py"), "--config", str(config), "--host", "127.0.0.1", "--port", str(port)],
+        cwd=workdir,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+    process = Process(popen, f"http://127.0.0.1:{port}", log)
+    _wait(process, lambda: _http_ok(process.url + "/health"), "gateway")
+    return process
+
+
+class FakeControl:
+    """Drives the fake server's `/_fake/*` control routes."""
+
+    def __init__(self, url: str) -> None:
+        self.http = httpx.Client(base_url=url, timeout=10)
+
+    def script(self, *scenarios: str) -> None:
+        self.http.post("/_fake/script", json={"scenarios": list(scenarios)}).raise_for_status()
+
+    def state(self, **fields: Any) -> None:
+        self.http.post("/_fake/state", json=fields).raise_for_status()
+
+    def requests(self, path: str = "/alpha/generate") -> list[dict[str, Any]]:
+        response = self.http.get("/_fake/requests", params={"path": path})
+        response.raise_for_status()
+        body = response.json()
+        return list(body["requests"] if isinstance(body, dict) else body)
+
+    def clear(self) -> None:
+        self.http.delete("/_fake/requests").raise_for_status()
+
+    def stats(self) -> dict[str, Any]:
+        response = self.http.get("/_fake/stats")
+        response.raise_for_status()
+        stats: dict[str, Any] = response.json()
+        return stats
