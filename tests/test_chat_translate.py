@@ -10,7 +10,7 @@ import pytest
 from ccgw.errors import InvalidRequestError
 from ccgw.translate import chat_request
 from ccgw.translate.chat_stream import ChatStream, fold
-from ccgw.translate.common import MISSING_RESULT, Context
+from ccgw.translate.common import MISSING_RESULT, REASONING_PLACEHOLDER, Context
 from ccgw.translate.stops import StopFilter
 from ccgw.upstream.events import Failure, Finish, ReasoningDelta, TextDelta, ToolCall, Usage
 
@@ -96,7 +96,7 @@ def test_request_long_tool_ids_aliased_consistently() -> None:
         },
         CTX,
     )
-    call = up.params["messages"][1]["content"][0]["toolCallId"]
+    call = up.params["messages"][1]["content"][-1]["toolCallId"]
     result = up.params["messages"][2]["content"][0]["toolCallId"]
     assert call == result and len(call) <= 64
     assert up.tool_ids[call] == long_id
@@ -265,3 +265,34 @@ def test_stop_filter_flushes_held_text_when_no_match() -> None:
     for event in [TextDelta("ab"), TextDelta("ST"), Finish("stop", Usage())]:
         out += stop.feed(event)
     assert "".join(e.text for e in out if isinstance(e, TextDelta)) == "abST"
+
+
+def test_request_deepseek_tool_turn_without_reasoning_gets_placeholder() -> None:
+    history = [
+        {"role": "user", "content": "go"},
+        {"role": "assistant", "tool_calls": [{"id": "call_x", "function": {"name": "t", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "call_x", "content": "ok"},
+    ]
+    deepseek = translate({"messages": history})["messages"][1]["content"]
+    assert deepseek[0] == {"type": "reasoning", "text": REASONING_PLACEHOLDER}
+    kimi = translate({"messages": history}, Context(model="moonshotai/Kimi-K3"))["messages"][1]["content"]
+    assert [p["type"] for p in kimi] == ["tool-call"]
+
+
+def test_request_images_from_parallel_tool_results_follow_the_whole_run() -> None:
+    history = [
+        {"role": "user", "content": "go"},
+        {
+            "role": "assistant",
+            "tool_calls": [
+                {"id": "a", "function": {"name": "shot", "arguments": "{}"}},
+                {"id": "b", "function": {"name": "ls", "arguments": "{}"}},
+            ],
+        },
+        {"role": "tool", "tool_call_id": "a", "content": [{"type": "image_url", "image_url": {"url": PNG}}]},
+        {"role": "tool", "tool_call_id": "b", "content": "files"},
+    ]
+    messages = translate({"messages": history}, Context(model="moonshotai/Kimi-K3"))["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant", "tool", "user"]
+    assert [p["toolName"] for p in messages[2]["content"]] == ["shot", "ls"]
+    assert messages[3]["content"][1]["type"] == "image"

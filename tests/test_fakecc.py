@@ -489,7 +489,7 @@ def test_usage_formula_is_the_documented_one() -> None:
     body = make_body("a question", tools=TOOLS)
     params = body["params"]
     canonical = json.dumps([params["system"], params["messages"], params["tools"]], separators=(",", ":"))
-    tokens = math.ceil(len(canonical) / 4)
+    tokens = math.ceil(len(canonical) / 4)  # all ASCII here
     usage = expected_usage(body, text_deltas=2, reasoning_deltas=3, tool_calls=1, cache_read_tokens=10)
     assert usage == {
         "inputTokens": tokens,
@@ -1175,3 +1175,11 @@ def test_main_entry_point_serves_and_notices_disconnects() -> None:
         while (stats := c.get("/_fake/stats").json())["disconnects"] < 1 and time.monotonic() < deadline:
             time.sleep(0.02)
         assert stats["disconnects"] == 1 and stats["active_streams"] == 0
+
+
+def test_usage_counts_wide_characters_as_one_token_each() -> None:
+    from tests.fakecc.usage import text_tokens
+
+    assert text_tokens("abcd" * 10) == 10
+    assert text_tokens("天气很好") == 4
+    assert text_tokens("ab天气") == 1 + 2

@@ -21,7 +21,7 @@ from ccgw.config import Settings
 from ccgw.gateway import ClientDisconnected, Gateway
 from ccgw.images import ImageFetcher, Resolver, system_resolver
 from ccgw.routes import anthropic, openai, ops
-from ccgw.schemas import ChatCompletionRequest, CountTokensRequest, MessagesRequest
+from ccgw.schemas import ChatCompletionRequest, CountTokensRequest, MessagesRequest, ResponsesRequest
 from ccgw.usage import UsageStore
 from ccgw.web import RequestIdMiddleware, error_response, request_id
 
@@ -127,7 +127,7 @@ def _register_schemas(app: FastAPI) -> None:
             return app.openapi_schema
         schema = FastAPI.openapi(app)
         components = schema.setdefault("components", {}).setdefault("schemas", {})
-        for model in (ChatCompletionRequest, MessagesRequest, CountTokensRequest):
+        for model in (ChatCompletionRequest, ResponsesRequest, MessagesRequest, CountTokensRequest):
             document = model.model_json_schema(ref_template="#/components/schemas/{model}")
             components.update(document.pop("$defs", {}))
             components[model.__name__] = document

@@ -101,3 +101,19 @@ class CountTokensRequest(_Open):
     messages: list[AnthropicMessage] = Field(min_length=1)
     system: StrictStr | list[dict[str, Any]] | None = None
     tools: list[AnthropicTool] | None = None
+
+
+class ResponsesRequest(_Open):
+    model: StrictStr = Field(min_length=1)
+    input: StrictStr | list[dict[str, Any]]
+    instructions: StrictStr | None = None
+    stream: StrictBool | None = False
+    max_output_tokens: StrictInt | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: StrictStr | dict[str, Any] | None = None
+    reasoning: dict[str, Any] | None = None
+    store: StrictBool | None = None
+    previous_response_id: StrictStr | None = None
+    metadata: dict[str, Any] | None = None

@@ -206,3 +206,13 @@ def test_count_tokens_without_generate(client: anthropic.Anthropic, control: Fak
     )
     assert counted.input_tokens > 0
     assert control.stats()["generate_calls"] == before
+
+
+def test_count_tokens_close_to_upstream_usage(client: anthropic.Anthropic) -> None:
+    """Each estimate is within 30% of the input tokens the (fake) upstream reports for the same request."""
+    from tests.e2e.token_corpus import CORPUS
+
+    for name, request in CORPUS.items():
+        estimate = client.messages.count_tokens(model="deepseek-v4-pro", **request).input_tokens
+        reported = client.messages.create(model="deepseek-v4-pro", max_tokens=16, **request).usage.input_tokens
+        assert abs(estimate - reported) / reported < 0.30, (name, estimate, reported)

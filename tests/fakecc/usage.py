@@ -3,10 +3,12 @@
 The upstream reports AI SDK v5 camelCase usage; the fake derives every number from the request so a
 test can assert exact counts:
 
-- ``inputTokens = ceil(len(C) / 4)``, where ``C = json.dumps([system, messages, tools],
+- ``inputTokens = text_tokens(C)``, where ``C = json.dumps([system, messages, tools],
   separators=(",", ":"), ensure_ascii=False)`` over ``params.system`` (``""`` when absent),
-  ``params.messages`` and ``params.tools`` (``[]`` when absent); ``len`` counts characters, and key
-  order does not change it. When the system prompt is
+  ``params.messages`` and ``params.tools`` (``[]`` when absent), and ``text_tokens`` counts four
+  ASCII characters as one token and every other character as one token each (as real tokenizers
+  roughly do for CJK text): ``ceil((len(C) - W) / 4) + W`` with ``W = (len(C.encode()) - len(C)) // 2``.
+  Key order does not change it. When the system prompt is
   empty (absent, ``""``, ``[]`` or blocks with only empty texts) the upstream injects its default
   agent prompt (§2.2), which adds ``DEFAULT_PROMPT_TOKENS = 7396``.
 - ``cacheReadTokens = min(FakeState.cache_read_tokens, inputTokens)`` when set, else 0.
@@ -45,12 +47,18 @@ def system_is_empty(system: Any) -> bool:
     return system_text(system) == ""
 
 
+def text_tokens(text: str) -> int:
+    """ASCII: four characters a token; other characters: about one token each (W from UTF-8 length)."""
+    wide = (len(text.encode()) - len(text)) // 2
+    return math.ceil((len(text) - wide) / 4) + wide
+
+
 def input_tokens(params: dict[str, Any]) -> int:
     system = params.get("system")
     canonical = _compact(
         [system if system is not None else "", params.get("messages") or [], params.get("tools") or []]
     )
-    tokens = math.ceil(len(canonical) / 4)
+    tokens = text_tokens(canonical)
     if system_is_empty(system):
         tokens += DEFAULT_PROMPT_TOKENS
     return tokens

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from starlette.requests import Request
@@ -11,10 +11,9 @@ from starlette.responses import Response
 from ccgw import sse
 from ccgw.auth import Identity
 from ccgw.gateway import Call, Gateway, StreamFormat, respond
-from ccgw.routes.deps import get_gateway, require_key
+from ccgw.routes.deps import body_schema, context, get_gateway, require_key
 from ccgw.schemas import CountTokensRequest, MessagesRequest
 from ccgw.translate import messages_request
-from ccgw.translate.common import Context
 from ccgw.translate.messages_stream import MessagesStream, fold
 from ccgw.translate.token_estimate import estimate_tokens
 from ccgw.web import JSONResponse, read_json, request_id
@@ -22,28 +21,10 @@ from ccgw.web import JSONResponse, read_json, request_id
 router = APIRouter()
 
 MESSAGES_FORMAT = StreamFormat(encode=sse.named_frames, keepalive=sse.ANTHROPIC_KEEPALIVE)
+_PLACEHOLDER_IMAGE = "data:image/png;base64,iVBORw0KGgo="  # count_tokens prices images, it does not fetch them
 
 
-def _body_schema(name: str) -> dict[str, Any]:
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}},
-        }
-    }
-
-
-def _context(gateway: Gateway, model: str, images: dict[str, str]) -> Context:
-    return Context(
-        model=model,
-        max_tokens_default=gateway.settings.max_tokens_default,
-        images=images,
-        reasoning_memory=gateway.memory,
-        max_image_bytes=gateway.settings.images.max_bytes,
-    )
-
-
-@router.post("/v1/messages", openapi_extra=_body_schema("MessagesRequest"))
+@router.post("/v1/messages", openapi_extra=body_schema("MessagesRequest"))
 async def messages(
     request: Request,
     gateway: Annotated[Gateway, Depends(get_gateway)],
@@ -53,7 +34,7 @@ async def messages(
     body = await read_json(request, MessagesRequest)
     model = await gateway.catalog.resolve(body["model"])
     images = await gateway.images.fetch_all(messages_request.remote_image_urls(body))
-    upstream = messages_request.to_upstream(body, _context(gateway, model.id, images))
+    upstream = messages_request.to_upstream(body, context(gateway, model.id, images))
     rid = request_id(request)
     group = await gateway.open(upstream, Call(rid, identity, "messages", model.id, started))
     translator = MessagesStream(
@@ -72,7 +53,7 @@ async def messages(
     )
 
 
-@router.post("/v1/messages/count_tokens", openapi_extra=_body_schema("CountTokensRequest"))
+@router.post("/v1/messages/count_tokens", openapi_extra=body_schema("CountTokensRequest"))
 async def count_tokens(
     request: Request,
     gateway: Annotated[Gateway, Depends(get_gateway)],
@@ -80,11 +61,6 @@ async def count_tokens(
 ) -> JSONResponse:
     body = await read_json(request, CountTokensRequest)
     # Images are priced, not fetched, and the model need not exist: Claude Code asks about its own names.
-    context = _context(
-        gateway, body["model"], dict.fromkeys(messages_request.remote_image_urls(body), _PLACEHOLDER_IMAGE)
-    )
-    upstream = messages_request.to_upstream(body, context)
+    images = dict.fromkeys(messages_request.remote_image_urls(body), _PLACEHOLDER_IMAGE)
+    upstream = messages_request.to_upstream(body, context(gateway, body["model"], images))
     return JSONResponse({"input_tokens": estimate_tokens(upstream.params)})
-
-
-_PLACEHOLDER_IMAGE = "data:image/png;base64,iVBORw0KGgo="

@@ -1,11 +1,14 @@
-"""Dependencies shared by the routes: the gateway object and the caller's identity."""
+"""What the routes share: the gateway and identity dependencies, body schemas, the translation context."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from starlette.requests import Request
 
 from ccgw.auth import Identity, presented_key
 from ccgw.gateway import Gateway
+from ccgw.translate.common import Context
 
 
 def get_gateway(request: Request) -> Gateway:
@@ -16,3 +19,23 @@ def get_gateway(request: Request) -> Gateway:
 def require_key(request: Request) -> Identity:
     """FastAPI dependency: 401 in the caller's protocol unless a configured local key is presented."""
     return get_gateway(request).keys.identify(presented_key(request))
+
+
+def body_schema(name: str) -> dict[str, Any]:
+    """OpenAPI for a body the route parses itself (see `web.read_json`)."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}},
+        }
+    }
+
+
+def context(gateway: Gateway, model: str, images: dict[str, str]) -> Context:
+    return Context(
+        model=model,
+        max_tokens_default=gateway.settings.max_tokens_default,
+        images=images,
+        reasoning_memory=gateway.memory,
+        max_image_bytes=gateway.settings.images.max_bytes,
+    )

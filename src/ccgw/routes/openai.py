@@ -1,9 +1,9 @@
-"""OpenAI-compatible routes: `/v1/chat/completions` and `/v1/models`."""
+"""OpenAI-compatible routes: `/v1/chat/completions`, `/v1/responses` and `/v1/models`."""
 
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from starlette.requests import Request
@@ -12,23 +12,18 @@ from starlette.responses import Response
 from ccgw import sse
 from ccgw.auth import Identity
 from ccgw.gateway import Call, Gateway, StreamFormat, respond
-from ccgw.routes.deps import get_gateway, require_key
-from ccgw.schemas import ChatCompletionRequest
-from ccgw.translate import chat_request
+from ccgw.routes.deps import body_schema, context, get_gateway, require_key
+from ccgw.schemas import ChatCompletionRequest, ResponsesRequest
+from ccgw.translate import chat_request, responses_request
 from ccgw.translate.chat_stream import ChatStream, fold
-from ccgw.translate.common import Context
+from ccgw.translate.responses_stream import ResponsesStream
+from ccgw.translate.responses_stream import fold as responses_fold
 from ccgw.web import JSONResponse, read_json, request_id
 
 router = APIRouter()
 
 CHAT_FORMAT = StreamFormat(encode=sse.data_frames, keepalive=sse.OPENAI_KEEPALIVE, trailer=sse.DONE)
-
-_CHAT_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ChatCompletionRequest"}}},
-    }
-}
+RESPONSES_FORMAT = StreamFormat(encode=sse.named_frames, keepalive=sse.OPENAI_KEEPALIVE)
 
 
 @router.get("/v1/models")
@@ -48,25 +43,19 @@ async def get_model(
     return JSONResponse((await gateway.catalog.resolve(model_id)).openai())
 
 
-@router.post("/v1/chat/completions", openapi_extra=_CHAT_BODY)
+@router.post("/v1/chat/completions", openapi_extra=body_schema("ChatCompletionRequest"))
 async def chat_completions(
     request: Request,
     gateway: Annotated[Gateway, Depends(get_gateway)],
     identity: Annotated[Identity, Depends(require_key)],
 ) -> Response:
+    started = gateway.clock()
     body = await read_json(request, ChatCompletionRequest)
     model = await gateway.catalog.resolve(body["model"])
     images = await gateway.images.fetch_all(chat_request.remote_image_urls(body))
-    context = Context(
-        model=model.id,
-        max_tokens_default=gateway.settings.max_tokens_default,
-        images=images,
-        reasoning_memory=gateway.memory,
-        max_image_bytes=gateway.settings.images.max_bytes,
-    )
-    upstream = chat_request.to_upstream(body, context)
+    upstream = chat_request.to_upstream(body, context(gateway, model.id, images))
     rid = request_id(request)
-    group = await gateway.open(upstream, Call(rid, identity, "chat.completions", model.id, gateway.clock()))
+    group = await gateway.open(upstream, Call(rid, identity, "chat.completions", model.id, started))
     translator = ChatStream(
         completion_id="chatcmpl-" + rid.removeprefix("req_"),
         model=model.id,
@@ -84,4 +73,36 @@ async def chat_completions(
         stream=upstream.stream,
         fmt=CHAT_FORMAT,
         fold=fold,
+    )
+
+
+@router.post("/v1/responses", openapi_extra=body_schema("ResponsesRequest"))
+async def responses(
+    request: Request,
+    gateway: Annotated[Gateway, Depends(get_gateway)],
+    identity: Annotated[Identity, Depends(require_key)],
+) -> Response:
+    started = gateway.clock()
+    body = await read_json(request, ResponsesRequest)
+    model = await gateway.catalog.resolve(body["model"])
+    images = await gateway.images.fetch_all(responses_request.remote_image_urls(body))
+    upstream = responses_request.to_upstream(body, context(gateway, model.id, images))
+    rid = request_id(request)
+    group = await gateway.open(upstream, Call(rid, identity, "responses", model.id, started))
+    translator = ResponsesStream(
+        response_id="resp_" + rid.removeprefix("req_"),
+        model=model.id,
+        created_at=int(time.time()),
+        request_echo=responses_request.request_echo(body),
+        tool_ids=upstream.tool_ids,
+    )
+    return await respond(
+        gateway,
+        request,
+        group,
+        translator,
+        gateway.stages(upstream),
+        stream=upstream.stream,
+        fmt=RESPONSES_FORMAT,
+        fold=responses_fold,
     )

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from ccgw.errors import InvalidRequestError
-from ccgw.jsonutil import dumps_str
 from ccgw.translate import common
 from ccgw.translate.common import Context, ToolIds, UpstreamRequest
 from ccgw.translate.effort import upstream_effort
@@ -36,26 +35,6 @@ def _image_url(part: dict[str, Any]) -> Any:
         return None
     value = part.get("image_url")
     return value.get("url") if isinstance(value, dict) else value
-
-
-def _text_of(content: Any, where: str) -> str:
-    """Text from string or text-part content (system, developer, assistant, tool)."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if not isinstance(content, list):
-        raise InvalidRequestError(f"{where}: content must be a string or an array of parts", param=where)
-    texts = []
-    for i, part in enumerate(content):
-        if not isinstance(part, dict):
-            raise InvalidRequestError(f"{where}[{i}]: content part must be an object", param=f"{where}[{i}]")
-        if part.get("type") in ("text", "input_text", "output_text", "refusal"):
-            value = part.get("text", part.get("refusal"))
-            if not isinstance(value, str):
-                raise InvalidRequestError(f"{where}[{i}]: text must be a string", param=f"{where}[{i}]")
-            texts.append(value)
-    return "\n".join(texts)
 
 
 def _user_parts(content: Any, where: str, ctx: Context) -> list[dict[str, Any]]:
@@ -89,7 +68,7 @@ def _assistant(message: dict[str, Any], where: str, ids: ToolIds, names: dict[st
     reasoning = message.get("reasoning_content") or message.get("reasoning")
     if isinstance(reasoning, str) and reasoning:
         parts.append({"type": "reasoning", "text": reasoning})
-    text = _text_of(message.get("content"), f"{where}.content")
+    text = common.text_of(message.get("content"), f"{where}.content")
     if text:
         parts.append(common.text_part(text))
     calls = list(message.get("tool_calls") or [])
@@ -109,7 +88,7 @@ def _assistant(message: dict[str, Any], where: str, ids: ToolIds, names: dict[st
 
 def _tool_result(
     message: dict[str, Any], where: str, ids: ToolIds, names: dict[str, str], ctx: Context
-) -> list[dict[str, Any]]:
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     if message["role"] == "function":
         name = str(message.get("name") or "")
         call_id = f"call_legacy_{name}"
@@ -124,22 +103,23 @@ def _tool_result(
             for i, p in enumerate(content)
             if isinstance(p, dict) and p.get("type") == "image_url"
         ]
-    text = _text_of(content, f"{where}.content")
-    out = [{"role": "tool", "content": [common.tool_result_part(call_id, name, text)]}]
-    if images:  # tool results are text only upstream
-        out.append({"role": "user", "content": [common.text_part(f"(images returned by {name})"), *images]})
-    return out
+    text = common.text_of(content, f"{where}.content")
+    return {"role": "tool", "content": [common.tool_result_part(call_id, name, text)]}, images
 
 
 def _messages(body: dict[str, Any], ctx: Context, ids: ToolIds) -> tuple[list[str], list[dict[str, Any]]]:
     system: list[str] = []
     messages: list[dict[str, Any]] = []
     names: dict[str, str] = {}
+    images: list[dict[str, Any]] = []  # from a run of tool results; sent after the whole run
     for i, message in enumerate(body["messages"]):
         where = f"messages[{i}]"
         role = message["role"]
+        if role not in ("tool", "function") and images:
+            messages.append(common.tool_images_message(images))
+            images = []
         if role in ("system", "developer"):
-            text = _text_of(message.get("content"), f"{where}.content")
+            text = common.text_of(message.get("content"), f"{where}.content")
             if text:
                 system.append(text)
         elif role == "user":
@@ -151,7 +131,11 @@ def _messages(body: dict[str, Any], ctx: Context, ids: ToolIds) -> tuple[list[st
             if turn:
                 messages.append(turn)
         else:  # tool, function
-            messages.extend(_tool_result(message, where, ids, names, ctx))
+            result, returned = _tool_result(message, where, ids, names, ctx)
+            messages.append(result)
+            images.extend(returned)
+    if images:
+        messages.append(common.tool_images_message(images))
     return system, messages
 
 
@@ -181,34 +165,6 @@ def _tools(body: dict[str, Any]) -> list[dict[str, Any]]:
     return tools
 
 
-def _tool_choice(choice: Any) -> dict[str, Any] | None:
-    if choice is None or choice == "auto":
-        return {"type": "auto"}
-    if choice == "required":
-        return {"type": "any"}
-    if choice == "none":
-        return {"type": "none"}
-    if isinstance(choice, dict):
-        name = (choice.get("function") or {}).get("name") if isinstance(choice.get("function"), dict) else None
-        name = name or choice.get("name")
-        if isinstance(name, str) and name:
-            return {"type": "tool", "name": name}
-    raise InvalidRequestError(f"tool_choice: unsupported value {choice!r}", param="tool_choice")
-
-
-def _response_format_instruction(value: Any) -> str | None:
-    if not isinstance(value, dict):
-        return None
-    if value.get("type") == "json_object":
-        return "Respond only with a single valid JSON object, without code fences."
-    if value.get("type") == "json_schema":
-        schema = (value.get("json_schema") or {}).get("schema")
-        return "Respond only with JSON, without code fences, that validates against this JSON Schema: " + dumps_str(
-            schema or {}
-        )
-    return None
-
-
 def _stops(value: Any) -> tuple[str, ...]:
     stops = [value] if isinstance(value, str) else value or []
     if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops) or len(stops) > MAX_STOPS:
@@ -219,7 +175,7 @@ def _stops(value: Any) -> tuple[str, ...]:
 def to_upstream(body: dict[str, Any], ctx: Context) -> UpstreamRequest:
     ids = ToolIds()
     system, messages = _messages(body, ctx, ids)
-    instruction = _response_format_instruction(body.get("response_format"))
+    instruction = common.response_format_instruction(body.get("response_format"))
     if instruction:
         system.append(instruction)
     if not messages:
@@ -227,14 +183,14 @@ def to_upstream(body: dict[str, Any], ctx: Context) -> UpstreamRequest:
     requested = body.get("max_completion_tokens") or body.get("max_tokens")
     params: dict[str, Any] = {
         "model": ctx.model,
-        "messages": common.finalize_messages(messages, ctx.reasoning_memory),
+        "messages": ctx.finalize(messages),
         "system": "\n\n".join(system),
         "max_tokens": common.clamp_max_tokens(requested, ctx.max_tokens_default),
     }
     tools = _tools(body)
     if tools:
         params["tools"] = tools
-        params["tool_choice"] = _tool_choice(body.get("tool_choice"))
+        params["tool_choice"] = common.openai_tool_choice(body.get("tool_choice"))
     for name in ("temperature", "top_p"):
         if body.get(name) is not None:
             params[name] = body[name]

@@ -12,14 +12,15 @@ import base64
 import binascii
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ccgw.errors import InvalidRequestError
-from ccgw.jsonutil import JSONDecodeError, loads
+from ccgw.jsonutil import JSONDecodeError, dumps_str, loads
 
 MAX_TOOL_ID = 64
+REASONING_PLACEHOLDER = "(The reasoning for this step is not available.)"
 MAX_TOKENS_CAP = 200_000  # the upstream's zod limit: 200,000 passes, 200,704 is refused
 MISSING_RESULT = "No result: the tool call did not complete (interrupted or lost)."
 
@@ -43,6 +44,14 @@ class Context:
     reasoning_memory: ReasoningLookup = field(default_factory=lambda: _NO_MEMORY)  # tool call id → reasoning
     max_image_bytes: int = 20 * 1024 * 1024
 
+    @property
+    def requires_reasoning(self) -> bool:
+        """DeepSeek's thinking mode refuses tool turns replayed without their reasoning."""
+        return self.model.lower().startswith("deepseek/")
+
+    def finalize(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return finalize_messages(messages, self.reasoning_memory, require_reasoning=self.requires_reasoning)
+
 
 @dataclass(slots=True)
 class UpstreamRequest:
@@ -57,13 +66,69 @@ class UpstreamRequest:
     conversation: str = ""  # stable seed for the thread id
 
 
-def clamp_max_tokens(requested: Any, default: int) -> int:
+def clamp_max_tokens(requested: Any, default: int, param: str = "max_tokens") -> int:
     """The client's output cap, or the CLI's default, within what the upstream accepts."""
     if requested is None:
         return default
     if not isinstance(requested, int) or isinstance(requested, bool) or requested < 1:
-        raise InvalidRequestError("max_tokens: must be a positive integer", param="max_tokens")
+        raise InvalidRequestError(f"{param}: must be a positive integer", param=param)
     return min(requested, MAX_TOKENS_CAP)
+
+
+def text_of(content: Any, where: str) -> str:
+    """Text from string or text-part content (OpenAI system, developer, assistant and tool messages)."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        raise InvalidRequestError(f"{where}: content must be a string or an array of parts", param=where)
+    texts = []
+    for i, part in enumerate(content):
+        if not isinstance(part, dict):
+            raise InvalidRequestError(f"{where}[{i}]: content part must be an object", param=f"{where}[{i}]")
+        if part.get("type") in ("text", "input_text", "output_text", "refusal"):
+            value = part.get("text", part.get("refusal"))
+            if not isinstance(value, str):
+                raise InvalidRequestError(f"{where}[{i}]: text must be a string", param=f"{where}[{i}]")
+            texts.append(value)
+    return "\n".join(texts)
+
+
+def openai_tool_choice(choice: Any) -> dict[str, Any]:
+    """OpenAI's `tool_choice` (chat and Responses spell it alike) → the upstream's."""
+    if choice is None or choice == "auto":
+        return {"type": "auto"}
+    if choice == "required":
+        return {"type": "any"}
+    if choice == "none":
+        return {"type": "none"}
+    if isinstance(choice, dict):
+        function = choice.get("function")
+        name = function.get("name") if isinstance(function, dict) else choice.get("name")
+        if isinstance(name, str) and name:
+            return {"type": "tool", "name": name}
+    raise InvalidRequestError(f"tool_choice: unsupported value {choice!r}", param="tool_choice")
+
+
+def response_format_instruction(value: Any) -> str | None:
+    """OpenAI's JSON output modes become an instruction: the upstream has no structured-output switch."""
+    if not isinstance(value, dict):
+        return None
+    if value.get("type") == "json_object":
+        return "Respond only with a single valid JSON object, without code fences."
+    if value.get("type") == "json_schema":
+        schema = value.get("json_schema")
+        schema = schema.get("schema") if isinstance(schema, dict) else None
+        return "Respond only with JSON, without code fences, that validates against this JSON Schema: " + dumps_str(
+            schema or {}
+        )
+    return None
+
+
+def tool_images_message(images: list[dict[str, Any]]) -> dict[str, Any]:
+    """Images that tools returned, as the user message that follows the results (results are text only)."""
+    return {"role": "user", "content": [text_part("(images returned by the tool calls above)"), *images]}
 
 
 def text_part(text: str) -> dict[str, Any]:
@@ -191,11 +256,14 @@ def _calls(message: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [p for p in content if p.get("type") == "tool-call"]
 
 
-def finalize_messages(messages: list[dict[str, Any]], reasoning_memory: ReasoningLookup) -> list[dict[str, Any]]:
+def finalize_messages(
+    messages: list[dict[str, Any]], reasoning_memory: ReasoningLookup, *, require_reasoning: bool = False
+) -> list[dict[str, Any]]:
     """Repair a history the way the upstream needs it.
 
     * An assistant tool-call turn without reasoning gets the reasoning ccgw remembers for those
-      calls (DeepSeek's thinking mode rejects tool turns whose reasoning was dropped).
+      calls (DeepSeek's thinking mode rejects tool turns whose reasoning was dropped); with
+      `require_reasoning`, a placeholder when nothing is remembered (history from another client).
     * A tool call that never got a result gets a synthetic error result, since the upstream
       refuses unpaired calls.
     * Consecutive tool messages merge into one.
@@ -209,7 +277,7 @@ def finalize_messages(messages: list[dict[str, Any]], reasoning_memory: Reasonin
             pending = {}
         if role == "assistant":
             calls = _calls(message)
-            message = _with_remembered_reasoning(message, calls, reasoning_memory)
+            message = _with_remembered_reasoning(message, calls, reasoning_memory, require_reasoning)
             pending = {c["toolCallId"]: c["toolName"] for c in calls}
         elif role == "tool":
             for part in message["content"]:
@@ -229,13 +297,12 @@ def _missing_results(pending: Mapping[str, str]) -> dict[str, Any]:
 
 
 def _with_remembered_reasoning(
-    message: dict[str, Any], calls: Iterable[Mapping[str, Any]], memory: ReasoningLookup
+    message: dict[str, Any], calls: list[dict[str, Any]], memory: ReasoningLookup, required: bool
 ) -> dict[str, Any]:
     content = message["content"]
-    if any(p.get("type") == "reasoning" for p in content):
+    if not calls or any(p.get("type") == "reasoning" for p in content):
         return message
-    for call in calls:
-        remembered = memory.get(call["toolCallId"])
-        if remembered:
-            return {**message, "content": [{"type": "reasoning", "text": remembered}, *content]}
-    return message
+    remembered = next((r for r in (memory.get(c["toolCallId"]) for c in calls) if r), None)
+    if remembered is None and not required:
+        return message
+    return {**message, "content": [{"type": "reasoning", "text": remembered or REASONING_PLACEHOLDER}, *content]}

@@ -15,14 +15,12 @@ CLIENT_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 _DEEPSEEK = {"none": "off", "minimal": "off", "low": "high", "medium": "high", "high": "high", "xhigh": "max"}
 
 
-def upstream_effort(model: str, effort: Any) -> str | None:
+def upstream_effort(model: str, effort: Any, param: str = "reasoning_effort") -> str | None:
     """The effort to send, or None to leave the model's default."""
     if effort is None:
         return None
     if not isinstance(effort, str) or effort.lower() not in (*CLIENT_EFFORTS, "off"):
-        raise InvalidRequestError(
-            f"reasoning_effort: must be one of {', '.join(CLIENT_EFFORTS)}", param="reasoning_effort"
-        )
+        raise InvalidRequestError(f"{param}: must be one of {', '.join(CLIENT_EFFORTS)}", param=param)
     level: str = effort.lower()
     if model.lower().startswith("deepseek/deepseek-v4"):
         return _DEEPSEEK.get(level, level)

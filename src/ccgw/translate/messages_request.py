@@ -119,7 +119,7 @@ def _user(
     if results:
         out.append({"role": "tool", "content": results})
     if moved:  # tool results are text only upstream
-        parts = [common.text_part("(images returned by the tools above)"), *moved, *parts]
+        out.append(common.tool_images_message(moved))
     if parts:
         out.append({"role": "user", "content": parts})
     return out
@@ -205,7 +205,7 @@ def to_upstream(body: dict[str, Any], ctx: Context) -> UpstreamRequest:
         raise InvalidRequestError("messages: at least one message with content is needed", param="messages")
     params: dict[str, Any] = {
         "model": ctx.model,
-        "messages": common.finalize_messages(messages, ctx.reasoning_memory),
+        "messages": ctx.finalize(messages),
         "system": system_text(body.get("system")),
         "max_tokens": common.clamp_max_tokens(body.get("max_tokens"), ctx.max_tokens_default),
     }

@@ -13,7 +13,6 @@ from typing import Any
 
 from ccgw.errors import InvalidRequestError
 from ccgw.translate import common
-from ccgw.translate.chat_request import _response_format_instruction, _text_of, _tool_choice
 from ccgw.translate.common import Context, ToolIds, UpstreamRequest
 from ccgw.translate.effort import upstream_effort
 
@@ -178,13 +177,13 @@ class _Input:
     def _message(self, item: dict[str, Any], where: str) -> None:
         role, content = item.get("role"), item.get("content")
         if role in ("system", "developer"):
-            text = _text_of(content, f"{where}.content")
+            text = common.text_of(content, f"{where}.content")
             if text:
                 self.system.append(text)
         elif role == "assistant":
             if self._turn.calls:
                 self._flush_turn()
-            text = _text_of(content, f"{where}.content")
+            text = common.text_of(content, f"{where}.content")
             if text:
                 self._turn.text.append(common.text_part(text))
         elif role == "user":
@@ -207,11 +206,11 @@ class _Input:
         call_id = self.ids.upstream(item.get("call_id"), f"{where}.call_id")
         name = self._names.get(call_id, "unknown_tool")
         output = item.get("output")
-        text = _text_of(output, f"{where}.output")
+        text = common.text_of(output, f"{where}.output")
         self.messages.append({"role": "tool", "content": [common.tool_result_part(call_id, name, text)]})
         images = _output_images(output, f"{where}.output", self.ctx)
         if images:  # tool results are text only upstream
-            self._images += [common.text_part(f"(images returned by {name})"), *images]
+            self._images += images
 
     def _flush_turn(self) -> None:
         message = self._turn.message()
@@ -221,7 +220,7 @@ class _Input:
 
     def _flush_images(self) -> None:
         if self._images:
-            self.messages.append({"role": "user", "content": self._images})
+            self.messages.append(common.tool_images_message(self._images))
             self._images = []
 
 
@@ -255,7 +254,7 @@ def _format_instruction(text: Any) -> str | None:
     fmt = text.get("format") if isinstance(text, dict) else None
     if not isinstance(fmt, dict):
         return None
-    return _response_format_instruction({"type": fmt.get("type"), "json_schema": fmt})
+    return common.response_format_instruction({"type": fmt.get("type"), "json_schema": fmt})
 
 
 def _system(body: dict[str, Any], conversation: _Input) -> str:
@@ -267,6 +266,7 @@ def _system(body: dict[str, Any], conversation: _Input) -> str:
 
 
 def to_upstream(body: dict[str, Any], ctx: Context) -> UpstreamRequest:
+    """The upstream request for a Responses body; what ccgw cannot honour is a 400 naming its `param`."""
     _refuse_stateful(body)
     ids = ToolIds()
     conversation = _Input(ctx, ids)
@@ -277,19 +277,23 @@ def to_upstream(body: dict[str, Any], ctx: Context) -> UpstreamRequest:
         raise InvalidRequestError("input: at least one user or assistant message is needed", param="input")
     params: dict[str, Any] = {
         "model": ctx.model,
-        "messages": common.finalize_messages(messages, ctx.reasoning_memory),
+        "messages": ctx.finalize(messages),
         "system": _system(body, conversation),
-        "max_tokens": common.clamp_max_tokens(body.get("max_output_tokens"), ctx.max_tokens_default),
+        "max_tokens": common.clamp_max_tokens(
+            body.get("max_output_tokens"), ctx.max_tokens_default, "max_output_tokens"
+        ),
     }
     tools = _tools(body)
     if tools:
         params["tools"] = tools
-        params["tool_choice"] = _tool_choice(body.get("tool_choice"))
+        params["tool_choice"] = common.openai_tool_choice(body.get("tool_choice"))
     for name in ("temperature", "top_p"):
         if body.get(name) is not None:
             params[name] = body[name]
     reasoning = body.get("reasoning")
-    effort = upstream_effort(ctx.model, reasoning.get("effort") if isinstance(reasoning, dict) else None)
+    effort = upstream_effort(
+        ctx.model, reasoning.get("effort") if isinstance(reasoning, dict) else None, "reasoning.effort"
+    )
     if effort:
         params["reasoning_effort"] = effort
     return UpstreamRequest(params=params, stream=bool(body.get("stream")), tool_ids=ids.originals)

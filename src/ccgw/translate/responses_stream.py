@@ -20,6 +20,7 @@ from ccgw.upstream.events import Event, Finish, ReasoningDelta, TextDelta, ToolC
 TERMINAL = ("response.completed", "response.incomplete", "response.failed")
 _INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
 _ERROR_CODES = frozenset({"server_error", "rate_limit_exceeded"})  # the SDK's codes a ccgw error can have
+_TRUNCATED = "Command Code ended the stream before finishing the answer (truncated)"
 _ID_PREFIXES = {"reasoning": "rs", "message": "msg", "function_call": "fc"}
 
 
@@ -99,14 +100,8 @@ class ResponsesStream:
         request_echo: dict[str, Any],
         tool_ids: dict[str, str] | None = None,
     ) -> None:
-        self._response = {
-            **_defaults(),
-            **request_echo,
-            "id": response_id,
-            "object": "response",
-            "created_at": created_at,
-            "model": model,
-        }
+        identity = {"id": response_id, "object": "response", "created_at": created_at, "model": model}
+        self._response = {**identity, **_defaults(), **request_echo, **identity}  # first to read, last to win
         self._stem = response_id.removeprefix("resp_")
         self._tool_ids = tool_ids or {}
         self._sequence = 0
@@ -142,7 +137,7 @@ class ResponsesStream:
         """Nothing, after a terminal event; without one the answer was cut, never completed."""
         if self._ended:
             return []
-        self.failed = UpstreamError("Command Code ended the stream before finishing the answer (truncated)")
+        self.failed = UpstreamError(_TRUNCATED, code="upstream_truncated")
         return self._end("failed", Usage(), error=_error(self.failed))
 
     def _event(self, kind: str, **fields: Any) -> dict[str, Any]:
@@ -181,13 +176,15 @@ class ResponsesStream:
         block = self._open = _Block(kind, self._item_id(kind, index), index)
         if kind == "reasoning":
             item: dict[str, Any] = {"id": block.item_id, "type": "reasoning", "summary": []}
+            added = self._event("response.output_item.added", output_index=index, item=item)
             part = self._event(
                 "response.reasoning_summary_part.added", **block.where, summary_index=0, part=_summary("")
             )
         else:
             item = {"id": block.item_id, "type": "message", "role": "assistant", "status": "in_progress", "content": []}
+            added = self._event("response.output_item.added", output_index=index, item=item)
             part = self._event("response.content_part.added", **block.where, content_index=0, part=_output_text(""))
-        return block, [self._event("response.output_item.added", output_index=index, item=item), part]
+        return block, [added, part]
 
     def _close(self, status: str = "completed") -> list[dict[str, Any]]:
         block, self._open = self._open, None
@@ -251,4 +248,4 @@ def fold(payloads: list[dict[str, Any]]) -> dict[str, Any]:
         if payload["type"] in ("response.completed", "response.incomplete"):
             response: dict[str, Any] = payload["response"]
             return response
-    raise UpstreamError("Command Code ended the stream before finishing the answer (truncated)")
+    raise UpstreamError(_TRUNCATED, code="upstream_truncated")

@@ -12,14 +12,16 @@ from typing import Any
 
 from ccgw.jsonutil import dumps
 
-PER_MESSAGE = 4
+PER_REQUEST = 2
+PER_MESSAGE = 8  # role markers and the structure around each message
+PER_PART = 5
 PER_IMAGE = 1200
 
 
 def text_tokens(text: str) -> int:
     if text.isascii():
         return (len(text) + 3) // 4
-    wide = sum(1 for ch in text if ord(ch) > 0x7F)
+    wide = (len(text.encode()) - len(text)) // 2  # most non-ASCII text is 3-byte CJK in UTF-8
     return (len(text) - wide + 3) // 4 + wide
 
 
@@ -38,9 +40,10 @@ def _part_tokens(part: dict[str, Any]) -> int:
 
 
 def estimate_tokens(params: dict[str, Any]) -> int:
-    total = text_tokens(str(params.get("system") or ""))
+    total = PER_REQUEST + text_tokens(str(params.get("system") or ""))
     for message in params.get("messages") or []:
-        total += PER_MESSAGE + sum(_part_tokens(p) for p in message.get("content") or [])
+        parts = message.get("content") or []
+        total += PER_MESSAGE + sum(PER_PART + _part_tokens(p) for p in parts)
     tools = params.get("tools")
     if tools:
         total += text_tokens(dumps(tools).decode())
