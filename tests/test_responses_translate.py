@@ -255,11 +255,17 @@ def test_request_bad_item_is_400_naming_its_index(item: Any, param: str, problem
     assert error.message.startswith(param.split(".")[0])
 
 
-@pytest.mark.parametrize("kind", ["web_search", "file_search", "computer_use_preview", "mcp", "custom"])
+@pytest.mark.parametrize("kind", ["custom", "some_future_tool"])
 def test_request_non_function_tools_refused(kind: str) -> None:
     error = refused({"input": "x", "tools": [{"type": kind, "name": "t"}]})
     assert error.param == "tools[0]"
     assert "only function tools are supported" in error.message
+
+
+@pytest.mark.parametrize("kind", ["web_search", "file_search", "computer_use_preview", "mcp", "local_shell"])
+def test_request_hosted_tools_left_out(kind: str) -> None:
+    params = translate({"input": "x", "tools": [{"type": kind}, {"type": "function", "name": "f"}]})
+    assert [t["name"] for t in params["tools"]] == ["f"]
 
 
 def test_request_stateful_fields_refused_with_the_stateless_explanation() -> None:

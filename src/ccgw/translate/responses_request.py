@@ -38,6 +38,17 @@ _ECHOED = (
     "user",
 )
 _TEXT_PARTS = ("input_text", "output_text", "text")
+_HOSTED_TOOLS = (
+    "web_search",
+    "web_search_preview",
+    "web_search_preview_2025_03_11",
+    "file_search",
+    "code_interpreter",
+    "image_generation",
+    "mcp",
+    "computer_use_preview",
+    "local_shell",
+)
 
 
 def remote_image_urls(body: dict[str, Any]) -> list[str]:
@@ -239,10 +250,13 @@ def _input_items(value: Any) -> list[Any]:
 
 
 def _tools(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """Function tools; tools OpenAI would run itself (web search, ...) cannot run upstream and are left out."""
     tools = []
     for i, tool in enumerate(body.get("tools") or []):
         where = f"tools[{i}]"
         kind = tool.get("type") if isinstance(tool, dict) else tool
+        if isinstance(kind, str) and kind in _HOSTED_TOOLS:
+            continue
         if not isinstance(tool, dict) or kind != "function":
             raise InvalidRequestError(f"{where}: only function tools are supported, not {kind!r}", param=where)
         tools.append(common.tool_spec(tool.get("name"), tool.get("description"), tool.get("parameters"), where))
