@@ -30,6 +30,22 @@ CATALOG = {
     ],
 }
 
+CREDITS = {
+    "credits": {
+        "belowThreshold": False,
+        "creditThreshold": 0,
+        "monthlyCredits": 8.548,
+        "purchasedCredits": 0,
+        "freeCredits": 0,
+    },
+    "windowLimits": {
+        "limited": True,
+        "exceeded": None,
+        "fiveHour": {"used": 0.025, "cap": 3, "exceeded": False, "resetAt": 4102444800000},
+        "weekly": {"used": 1.45, "cap": 6, "exceeded": False, "resetAt": 4102444800000},
+    },
+}
+
 USAGE = {
     "inputTokens": 100,
     "inputTokenDetails": {"noCacheTokens": 60, "cacheReadTokens": 40},
@@ -88,6 +104,7 @@ def make_settings(**overrides: Any) -> Settings:
 def upstream() -> Iterator[respx.MockRouter]:
     router = respx.MockRouter(base_url=UPSTREAM, assert_all_called=False)
     router.get("/provider/v1/models").mock(return_value=httpx.Response(200, json=CATALOG))
+    router.get("/alpha/billing/credits", name="credits").mock(return_value=httpx.Response(200, json=CREDITS))
     router.post("/alpha/generate", name="generate").mock(
         return_value=httpx.Response(
             200, content=text_answer("Hello", ", world."), headers={"content-type": "text/event-stream"}

@@ -115,15 +115,16 @@ def test_chat_upstream_http_errors_mapped(client: TestClient, upstream: respx.Mo
         (401, {"error": {"message": "bad key"}}, 502, "upstream_key_rejected"),
         (403, {"error": {"message": "MODEL_NOT_IN_PLAN: nope", "code": "MODEL_NOT_IN_PLAN"}}, 403, "model_not_in_plan"),
         (402, {"error": {"message": "pay"}}, 402, "insufficient_credits"),
+        (413, {"error": {"message": "big"}}, 413, "request_too_large"),
+        (400, {"error": {"message": "Too big: expected number to be <=200000"}}, 400, "upstream_rejected"),
+        (503, {"error": {"message": "down"}}, 502, "upstream_error"),
+        # last: a 429 that names its window blocks what follows until the reset (see test_plan_*)
         (
             429,
             {"error": {"message": "limit", "rateLimit": {"reset": 4102444800, "window": "weekly"}}},
             429,
             "rate_limit_exceeded",
         ),
-        (413, {"error": {"message": "big"}}, 413, "request_too_large"),
-        (400, {"error": {"message": "Too big: expected number to be <=200000"}}, 400, "upstream_rejected"),
-        (503, {"error": {"message": "down"}}, 502, "upstream_error"),
     ]
     for status, body, expected, code in cases:
         upstream.routes["generate"].mock(return_value=httpx.Response(status, json=body))

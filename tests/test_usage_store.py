@@ -82,7 +82,7 @@ def test_store_leaves_no_temp_files(tmp_path: Path) -> None:
 
     asyncio.run(run())
     assert json.loads(path.read_text())["total_requests"] == 50
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["usage.json", "usage.json.lock"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["usage.json", "usage.json.lock", "usage.requests.jsonl"]
 
 
 def _worker(path: str, count: int) -> None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -48,17 +49,29 @@ def create_app(
     image_transport: httpx.AsyncBaseTransport | None = None,
     image_resolver: Resolver = system_resolver,
     usage_path: Path | None = None,
+    config_path: Path | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> FastAPI:
-    """Build the app. `transport`/`image_transport` replace the network in tests."""
+    """Build the app. `transport`/`image_transport` replace the network and `clock` the time, in tests."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        usage = UsageStore(usage_path or Path(settings.usage_file))
+        usage = UsageStore(usage_path or Path(settings.usage_file), interval=settings.usage_flush_interval, clock=clock)
         usage.load()
         async with _upstream_http(settings, transport) as http:
             images = ImageFetcher(settings.images, transport=image_transport, resolver=image_resolver)
-            gateway = Gateway(settings, http=http, upstream_key=upstream_key, images=images, usage=usage)
+            gateway = Gateway(
+                settings,
+                http=http,
+                upstream_key=upstream_key,
+                images=images,
+                usage=usage,
+                config_path=config_path,
+                clock=clock,
+            )
             app.state.gateway = gateway
+            if upstream_key:
+                gateway.plan.refresh_soon()
             try:
                 yield
             finally:

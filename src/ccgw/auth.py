@@ -1,24 +1,37 @@
-"""Local client keys: `Authorization: Bearer <key>` or `x-api-key: <key>`, compared in constant time."""
+"""Local client keys: `Authorization: Bearer <key>` or `x-api-key: <key>`, compared in constant time.
+
+Keys are compared by their SHA-256, so a key stored only as a digest (`key_sha256`) works like one
+stored as is. The ring re-reads the config file when it changes (checked at most once a second), so
+`python app.py keys add/revoke` takes effect in a running gateway without a restart.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
-from collections.abc import Iterable
+import logging
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from starlette.requests import Request
 
-from ccgw.config import LocalKey
+from ccgw.config import ConfigError, LocalKey, load_settings
 from ccgw.errors import AuthenticationError
 
+log = logging.getLogger("ccgw.auth")
+
 ANONYMOUS = "anonymous"
+RELOAD_CHECK_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
 class Identity:
-    """Who is calling; usage is accounted under `name`."""
+    """Who is calling; usage and limits are accounted under `name`."""
 
     name: str
+    key: LocalKey | None = None
 
 
 def presented_key(request: Request) -> str | None:
@@ -31,8 +44,40 @@ def presented_key(request: Request) -> str | None:
 
 
 class KeyRing:
-    def __init__(self, keys: Iterable[LocalKey]) -> None:
-        self._keys = [(k.name, k.key.encode()) for k in keys]
+    def __init__(
+        self, keys: Iterable[LocalKey], *, config_path: Path | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._set(keys)
+        self._path = config_path
+        self._clock = clock
+        self._checked_at = clock()
+        self._mtime = self._stat()
+
+    def _set(self, keys: Iterable[LocalKey]) -> None:
+        self._keys = [(k, bytes.fromhex(k.digest)) for k in keys]
+
+    def _stat(self) -> float | None:
+        try:
+            return self._path.stat().st_mtime if self._path else None
+        except OSError:
+            return None
+
+    def _reload_if_changed(self) -> None:
+        now = self._clock()
+        if self._path is None or now - self._checked_at < RELOAD_CHECK_SECONDS:
+            return
+        self._checked_at = now
+        mtime = self._stat()
+        if mtime == self._mtime:
+            return
+        self._mtime = mtime
+        try:
+            settings, _ = load_settings(self._path, create=False)
+        except ConfigError as exc:
+            log.warning("config changed but cannot be read; keeping the previous keys: %s", exc)
+            return
+        self._set(settings.local_keys())
+        log.info("local keys reloaded from %s (%d keys)", self._path, len(self._keys))
 
     @property
     def enabled(self) -> bool:
@@ -40,17 +85,18 @@ class KeyRing:
 
     def identify(self, presented: str | None) -> Identity:
         """The identity for a presented key; raises :class:`AuthenticationError` otherwise."""
+        self._reload_if_changed()
         if not self._keys:
             return Identity(ANONYMOUS)
         if not presented:
             raise AuthenticationError(
                 "Missing API key: send 'Authorization: Bearer <key>' or 'x-api-key: <key>' with a key from config.yaml"
             )
-        candidate = presented.encode()
-        found: str | None = None
-        for name, key in self._keys:  # no early exit: the time taken does not depend on which key matched
-            if hmac.compare_digest(candidate, key) and found is None:
-                found = name
+        digest = hashlib.sha256(presented.encode()).digest()
+        found: LocalKey | None = None
+        for key, expected in self._keys:  # no early exit: the time taken does not depend on which key matched
+            if hmac.compare_digest(digest, expected) and found is None:
+                found = key
         if found is None:
             raise AuthenticationError("Invalid API key for this ccgw gateway (see api_key in config.yaml)")
-        return Identity(found)
+        return Identity(found.name, found)

@@ -1,4 +1,5 @@
-"""Command line: start the gateway (first run writes config.yaml and prints the new local key)."""
+"""Command line: start the gateway (first run writes config.yaml and prints the new local key),
+or manage local keys (`keys add|list|revoke`)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
+from ccgw import keys_cli
 from ccgw.application import create_app
-from ccgw.config import ConfigError, Settings, fail, load_settings, resolve_upstream_key
+from ccgw.config import ConfigError, Settings, announce_first_run, fail, load_settings, resolve_upstream_key
 
 log = logging.getLogger("ccgw")
 
@@ -20,6 +22,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", type=Path, default=Path("config.yaml"), help="config file (default: config.yaml)")
     parser.add_argument("--host", help="listen address (default: from config, else localhost)")
     parser.add_argument("--port", type=int, help="listen port (default: from config, else 11434)")
+    commands = parser.add_subparsers(dest="command")
+    keys = commands.add_parser("keys", help="manage local client keys")
+    keys.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="config file (default: config.yaml)")
+    keys_cli.add_arguments(keys)
     return parser
 
 
@@ -30,11 +36,7 @@ def _load(path: Path) -> Settings:
         fail(str(exc))
         raise  # unreachable: fail() exits
     if generated:
-        print(f"ccgw: first run, wrote {path} with a new local API key (shown once):\n\n    {generated}\n")
-        print(
-            f"ccgw: clients use base URL http://{settings.host}:{settings.port}/v1 with that key\n",
-            flush=True,
-        )
+        announce_first_run(path, settings, generated)
     return settings
 
 
@@ -54,11 +56,16 @@ def build_app(path: Path, settings: Settings | None = None) -> FastAPI:
     usage_path = Path(settings.usage_file)
     if not usage_path.is_absolute():
         usage_path = base / usage_path
-    return create_app(settings, upstream_key=key, usage_path=usage_path)
+    return create_app(settings, upstream_key=key, usage_path=usage_path, config_path=path)
 
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "keys":
+        try:
+            return keys_cli.run(args.config, args)
+        except ConfigError as exc:
+            fail(str(exc))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = _load(args.config)
     if args.host or args.port:

@@ -8,6 +8,7 @@ adds ccgw's own keys. Unknown keys and wrong types stop start-up with one line n
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -53,10 +54,32 @@ class _Frozen(BaseModel):
 
 
 class LocalKey(_Frozen):
-    """A key a local client presents to the gateway."""
+    """A key a local client presents to the gateway, with optional limits.
+
+    The key is stored either as is (`key`) or only as its SHA-256 (`key_sha256`, what
+    `python app.py keys add` writes, so the config file never holds the key itself).
+    """
 
     name: str = Field(min_length=1)
-    key: str = Field(min_length=8)
+    key: str | None = Field(default=None, min_length=8)
+    key_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    models: tuple[str, ...] = ()  # allowed model ids (shell patterns, e.g. "deepseek/*"); empty = all
+    rpm: int | None = Field(default=None, ge=1)
+    requests_per_hour: int | None = Field(default=None, ge=1)
+    requests_per_day: int | None = Field(default=None, ge=1)
+    requests_per_month: int | None = Field(default=None, ge=1)
+    budget_usd_per_day: float | None = Field(default=None, gt=0)
+    budget_usd_per_month: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> LocalKey:
+        if (self.key is None) == (self.key_sha256 is None):
+            raise ValueError(f"api_keys[{self.name}]: give exactly one of key and key_sha256")
+        return self
+
+    @property
+    def digest(self) -> str:
+        return self.key_sha256 or hashlib.sha256((self.key or "").encode()).hexdigest()
 
 
 class CommandCodeSettings(_Frozen):
@@ -101,6 +124,9 @@ class Settings(_Frozen):
     usage_file: str = "usage.json"
     models_cache_ttl: float = Field(default=600.0, ge=0)
     max_tokens_default: int = Field(default=64000, ge=1, le=200000)
+    usage_requires_key: bool = False
+    usage_flush_interval: float = Field(default=1.0, gt=0, le=60)
+    plan_cache_ttl: float = Field(default=60.0, ge=5)
     timeouts: Timeouts = Timeouts()
     images: ImageSettings = ImageSettings()
     cors_origins: tuple[str, ...] = ("*",)
@@ -225,6 +251,11 @@ def resolve_upstream_key(
     if key:
         return key, "~/.commandcode/auth.json"
     return None, "none"
+
+
+def announce_first_run(path: Path, settings: Settings, key: str) -> None:
+    print(f"ccgw: first run, wrote {path} with a new local API key (shown once):\n\n    {key}\n")
+    print(f"ccgw: clients use base URL http://{settings.host}:{settings.port}/v1 with that key\n", flush=True)
 
 
 def fail(message: str) -> None:

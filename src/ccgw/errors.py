@@ -105,6 +105,7 @@ class RateLimitError(GatewayError):
     openai_type = "rate_limit_error"
     anthropic_type = "rate_limit_error"
     default_code = "rate_limit_exceeded"
+    window: str | None = None  # the upstream's window name (fiveHour, weekly), when it said
 
 
 class UpstreamError(GatewayError):

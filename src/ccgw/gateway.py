@@ -13,18 +13,21 @@ import hashlib
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from ccgw import errors
+from ccgw import errors, limits
 from ccgw.auth import Identity, KeyRing
 from ccgw.catalog import Catalog
 from ccgw.config import Settings
 from ccgw.images import ImageFetcher
 from ccgw.jsonutil import dumps
+from ccgw.metrics import Metrics
+from ccgw.plan import PlanMonitor
 from ccgw.reasoning_memory import ReasoningMemory
 from ccgw.relay import Stage, Translator, collect, relay
 from ccgw.translate.common import UpstreamRequest
@@ -72,6 +75,7 @@ class Gateway:
         upstream_key: str | None,
         images: ImageFetcher,
         usage: UsageStore,
+        config_path: Path | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
@@ -79,9 +83,13 @@ class Gateway:
         self.upstream = CommandCodeClient(http, settings, upstream_key)
         self.images = images
         self.usage = usage
-        self.keys = KeyRing(settings.local_keys())
+        self.keys = KeyRing(settings.local_keys(), config_path=config_path)
         self.memory = ReasoningMemory()
+        self.metrics = Metrics()
         self.clock = clock
+        self.plan = PlanMonitor(
+            lambda: self.upstream.get_json("/alpha/billing/credits"), ttl=settings.plan_cache_ttl, clock=clock
+        )
         self.catalog = Catalog(
             lambda: self.upstream.get_json("/provider/v1/models", auth=False),
             ttl=settings.models_cache_ttl,
@@ -90,6 +98,7 @@ class Gateway:
         )
 
     async def aclose(self) -> None:
+        await self.plan.aclose()
         await self.catalog.aclose()
         await self.images.aclose()
 
@@ -102,8 +111,22 @@ class Gateway:
             per_choice.append(stages)
         return per_choice
 
+    def admit(self, call: Call) -> None:
+        """The local checks before any upstream call: the key's limits, then the plan's windows."""
+        key = call.identity.key
+        try:
+            if key is not None:
+                limits.check(key, call.model, self.usage.window_usage(key.name), self.clock())
+            self.plan.guard()
+        except errors.GatewayError as refusal:
+            self.account(call, Usage(), refusal, None)
+            raise
+        if key is not None and limits.has_request_limits(key):
+            self.usage.admit(key.name)
+
     async def open(self, request: UpstreamRequest, call: Call) -> TurnGroup:
         """Start the upstream generation(s); a refusal raises here, before any byte is sent."""
+        self.admit(call)
         thread = thread_id(_conversation_seed(call.identity.name, request.params))
         opened = await asyncio.gather(
             *(self.upstream.generate(request.params, thread=thread) for _ in range(request.n)),
@@ -114,29 +137,47 @@ class Gateway:
         if failure is not None:
             await asyncio.gather(*(s.aclose() for s in streams), return_exceptions=True)
             error = failure if isinstance(failure, errors.GatewayError) else errors.UpstreamError(str(failure))
-            self.account(call, Usage(), error)
+            self.account(call, Usage(), error, None, upstream=True)
             raise failure
-        return TurnGroup(streams, lambda usage, error: self.account(call, usage, error))
+        self.metrics.in_flight.inc()
 
-    def account(self, call: Call, usage: Usage, error: errors.GatewayError | None) -> None:
-        status = "ok" if error is None else str(error.code or type(error).__name__)
-        self.usage.record(
-            UsageRecord(
-                request_id=call.request_id,
-                key=call.identity.name,
-                endpoint=call.endpoint,
-                model=call.model,
-                status=status,
-                input_tokens=usage.input_tokens,
-                cache_read_tokens=usage.cache_read_tokens,
-                cache_write_tokens=usage.cache_write_tokens,
-                output_tokens=usage.output_tokens,
-                reasoning_tokens=usage.reasoning_tokens,
-                cost_micro=round(usage.cost_usd * 1_000_000),
-                latency_ms=(self.clock() - call.started) * 1000,
-                at=self.clock(),
-            )
+        def done(usage: Usage, error: errors.GatewayError | None, first_output_at: float | None) -> None:
+            self.metrics.in_flight.dec()
+            self.account(call, usage, error, first_output_at, upstream=True)
+
+        return TurnGroup(streams, done, clock=self.clock)
+
+    def account(
+        self,
+        call: Call,
+        usage: Usage,
+        error: errors.GatewayError | None,
+        first_output_at: float | None,
+        *,
+        upstream: bool = False,
+    ) -> None:
+        """Record one request in the ledger and the metrics; learn from the upstream's refusals."""
+        now = self.clock()
+        if isinstance(error, errors.RateLimitError) and upstream:
+            self.plan.note_exhausted(error.window, error.retry_after)
+        record = UsageRecord(
+            request_id=call.request_id,
+            key=call.identity.name,
+            endpoint=call.endpoint,
+            model=call.model,
+            status="ok" if error is None else str(error.code or type(error).__name__),
+            input_tokens=usage.input_tokens,
+            cache_read_tokens=usage.cache_read_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+            output_tokens=usage.output_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
+            cost_micro=round(usage.cost_usd * 1_000_000),
+            latency_ms=(now - call.started) * 1000,
+            ttft_ms=None if first_output_at is None else (first_output_at - call.started) * 1000,
+            at=now,
         )
+        self.usage.record(record)
+        self.metrics.observe(record, upstream_failure=upstream and error is not None)
 
 
 def _conversation_seed(key_name: str, params: dict[str, Any]) -> str:

@@ -5,8 +5,8 @@ read by its own pump task (bytes → NDJSON → :class:`TurnReader` → queue), 
 wait on the queue with a keep-alive clock without ever cancelling a read, and a client that hangs
 up cancels the pumps, which close their upstream responses in a `finally`.
 
-`on_done(usage, error)` runs exactly once, in the last pump's `finally`: after a normal end, a
-failure, or a cancellation. That is where usage is recorded, so an abandoned stream still counts
+`on_done(usage, error, first_output_at)` runs exactly once, in the last pump's `finally`: after a
+normal end, a failure, or a cancellation. That is where usage is recorded, so an abandoned stream still counts
 what the upstream reported.
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Final
 
@@ -26,12 +27,16 @@ KEEPALIVE: Final = object()
 DRAIN_SECONDS = 2.0  # after `finish`, how long to wait for the trailing cost metadata
 
 Batch = tuple[int, list[Event]]
-DoneCallback = Callable[[Usage, errors.GatewayError | None], None]
+DoneCallback = Callable[[Usage, errors.GatewayError | None, float | None], None]
 
 
 class TurnGroup:
-    def __init__(self, streams: Sequence[GenerateStream], on_done: DoneCallback) -> None:
+    def __init__(
+        self, streams: Sequence[GenerateStream], on_done: DoneCallback, clock: Callable[[], float] = time.time
+    ) -> None:
         self.readers = [TurnReader() for _ in streams]
+        self.first_output_at: float | None = None  # when the first answer token arrived (for TTFT)
+        self._clock = clock
         self._queue: asyncio.Queue[Batch | None] = asyncio.Queue()
         self._head: list[Batch | None] = []
         self._on_done = on_done
@@ -47,6 +52,8 @@ class TurnGroup:
                 async for chunk in chunks:
                     batch = [event for raw in decoder.feed(chunk) for event in reader.feed(raw)]
                     if batch:
+                        if self.first_output_at is None:
+                            self.first_output_at = self._clock()
                         self._queue.put_nowait((index, batch))
                     if reader.terminal is not None:
                         break
@@ -86,7 +93,7 @@ class TurnGroup:
                 error = reader.terminal.error
             elif reader.terminal is None and error is None:
                 error = errors.UpstreamError("client went away", code="client_disconnected")
-        self._on_done(usage, error)
+        self._on_done(usage, error, self.first_output_at)
 
     async def next(self, keepalive: float | None = None) -> Batch | object | None:
         """The next batch, None when every generation has ended, or KEEPALIVE after `keepalive` s."""

@@ -143,7 +143,7 @@ def test_messages_images_base64(client: anthropic.Anthropic, control: FakeContro
 @pytest.mark.parametrize(
     ("scenario", "error", "status", "kind"),
     [
-        ("http_429", anthropic.RateLimitError, 429, "rate_limit_error"),
+        ("http_429(window=minute)", anthropic.RateLimitError, 429, "rate_limit_error"),
         ("http_403_not_in_plan", anthropic.PermissionDeniedError, 403, "permission_error"),
         ("http_400_overflow", anthropic.BadRequestError, 400, "invalid_request_error"),
         ("http_503", anthropic.InternalServerError, 502, "api_error"),

@@ -194,7 +194,7 @@ def test_sdk_bad_image_is_400(client: openai.OpenAI) -> None:
 @pytest.mark.parametrize(
     ("scenario", "error", "status"),
     [
-        ("http_429", openai.RateLimitError, 429),
+        ("http_429(window=minute)", openai.RateLimitError, 429),
         ("http_403_not_in_plan", openai.PermissionDeniedError, 403),
         ("http_402", openai.APIStatusError, 402),
         ("http_400_overflow", openai.BadRequestError, 400),
@@ -221,7 +221,7 @@ def test_sdk_rate_limit_has_retry_after(gateway: Process, local_key: str) -> Non
     response = httpx.post(
         gateway.url + "/v1/chat/completions",
         headers={"Authorization": f"Bearer {local_key}"},
-        json={"model": "deepseek-v4-pro", "messages": ask("fake:http_429")},
+        json={"model": "deepseek-v4-pro", "messages": ask("fake:http_429(window=minute)")},
     )
     assert response.status_code == 429
     assert 100 <= int(response.headers["retry-after"]) <= 121

@@ -104,6 +104,6 @@ def test_responses_previous_response_id_is_a_clear_400(client: openai.OpenAI) ->
 
 def test_responses_errors_before_first_byte(client: openai.OpenAI) -> None:
     with pytest.raises(openai.RateLimitError):
-        client.responses.create(model="deepseek-v4-pro", input="fake:http_429")
+        client.responses.create(model="deepseek-v4-pro", input="fake:http_429(window=minute)")
     with pytest.raises(openai.NotFoundError):
         client.responses.create(model="no-such-model", input="hi")

@@ -1,16 +1,34 @@
-"""Operational routes: health and usage (no key needed, as in cmdcode2apipy)."""
+"""Operational routes: health, usage, the request ledger, metrics and the dashboard.
+
+`/usage`, `/usage/recent`, `/metrics` and `/dashboard` need no key unless `usage_requires_key` is
+set (they hold counts and names, never keys; ccgw listens on localhost by default, and
+cmdcode2apipy's `/usage` had no key). `/v1/usage/{request_id}` always needs one, like every `/v1` route.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from importlib import resources
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
 
+from ccgw.auth import Identity, presented_key
+from ccgw.errors import NotFoundError
 from ccgw.gateway import Gateway
-from ccgw.routes.deps import get_gateway
+from ccgw.routes.deps import get_gateway, require_key
+from ccgw.usage import iso
 from ccgw.web import JSONResponse
 
 router = APIRouter()
+
+
+def usage_access(request: Request) -> None:
+    """FastAPI dependency: the key check for the usage pages, when the config asks for one."""
+    gateway = get_gateway(request)
+    if gateway.settings.usage_requires_key:
+        gateway.keys.identify(presented_key(request))
 
 
 @router.get("/health")
@@ -18,8 +36,52 @@ async def health() -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-@router.get("/usage")
+@router.get("/usage", dependencies=[Depends(usage_access)])
 async def usage(gateway: Annotated[Gateway, Depends(get_gateway)]) -> JSONResponse:
-    tree = gateway.usage.snapshot()
+    tree: dict[str, Any] = await gateway.usage.current()
+    tree.pop("limits", None)
     tree["cost_usd"] = round(tree["cost_micro"] / 1_000_000, 6)
+    await gateway.plan.current()
+    tree["plan"] = gateway.plan.public()
+    tree["updated_at"] = iso(gateway.clock())
     return JSONResponse(tree)
+
+
+@router.get("/usage/recent", dependencies=[Depends(usage_access)])
+async def recent(
+    gateway: Annotated[Gateway, Depends(get_gateway)], limit: Annotated[int, Query(ge=1, le=1000)] = 50
+) -> JSONResponse:
+    return JSONResponse({"requests": await gateway.usage.recent(limit)})
+
+
+@router.get("/v1/usage/{request_id}")
+async def request_usage(
+    request_id: str, gateway: Annotated[Gateway, Depends(get_gateway)], _: Annotated[Identity, Depends(require_key)]
+) -> JSONResponse:
+    entry = await gateway.usage.lookup(request_id)
+    if entry is None:
+        raise NotFoundError(f"No usage recorded for request {request_id!r} (ccgw keeps the last 10,000 requests)")
+    prompt = int(entry.get("input_tokens", 0))
+    read, write = int(entry.get("cache_read_tokens", 0)), int(entry.get("cache_write_tokens", 0))
+    return JSONResponse(
+        {
+            **entry,
+            "prompt_tokens": prompt,
+            "input_tokens": max(0, prompt - read - write),  # Anthropic's disjoint form, as in seed 002
+            "cache_read_input_tokens": read,
+            "cache_creation_input_tokens": write,
+            "cost_usd": round(int(entry.get("cost_micro", 0)) / 1_000_000, 6),
+        }
+    )
+
+
+@router.get("/metrics", dependencies=[Depends(usage_access)])
+async def metrics(gateway: Annotated[Gateway, Depends(get_gateway)]) -> Response:
+    return Response(gateway.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+@router.get("/dashboard")
+async def dashboard() -> HTMLResponse:
+    # The page asks for the key itself when the JSON endpoints want one.
+    page = resources.files("ccgw.dashboard").joinpath("index.html").read_text(encoding="utf-8")
+    return HTMLResponse(page, headers={"Cache-Control": "no-cache"})

@@ -138,7 +138,9 @@ def map_status(
         return errors.PermissionDeniedError(f"Command Code refused the request (upstream 403: {detail})")
     if status == 429:
         which = f" ({window} window)" if window else ""
-        return errors.RateLimitError(f"Command Code rate limit reached{which}: {detail}", retry_after=retry_after)
+        limited = errors.RateLimitError(f"Command Code rate limit reached{which}: {detail}", retry_after=retry_after)
+        limited.window = window
+        return limited
     if status == 413:
         return errors.PayloadTooLargeError(f"Command Code refused the request as too large: {detail}")
     if status in (400, 409, 422) or (400 <= status < 500 and status != 404):

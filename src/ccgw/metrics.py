@@ -1,0 +1,64 @@
+"""Prometheus metrics (`GET /metrics`), via prometheus-client.
+
+Each app has its own registry (several apps can live in one test process). With
+`uvicorn --workers N`, each worker keeps its own counters, and a scrape sees the worker that
+answered it; for exact totals across workers use `GET /usage`, which is shared.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from ccgw.usage import UsageRecord
+
+_LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+_TTFT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "ccgw_requests", "Model requests by endpoint, model and outcome", ["endpoint", "model", "status"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.latency = Histogram(
+            "ccgw_request_duration_seconds", "Whole request duration", ["endpoint"],
+            buckets=_LATENCY_BUCKETS, registry=self.registry,
+        )  # fmt: skip
+        self.ttft = Histogram(
+            "ccgw_time_to_first_token_seconds", "Request start to the first answer token", ["endpoint"],
+            buckets=_TTFT_BUCKETS, registry=self.registry,
+        )  # fmt: skip
+        self.tokens = Counter(
+            "ccgw_tokens", "Tokens as the upstream reports them", ["model", "kind"], registry=self.registry
+        )
+        self.cost = Counter(
+            "ccgw_cost_usd", "Cost in USD as the upstream reports it", ["model"], registry=self.registry
+        )
+        self.upstream_errors = Counter(
+            "ccgw_upstream_errors", "Upstream failures by kind (error code)", ["kind"], registry=self.registry
+        )
+        self.in_flight = Gauge("ccgw_streams_in_flight", "Upstream generations currently open", registry=self.registry)
+
+    def observe(self, record: UsageRecord, *, upstream_failure: bool) -> None:
+        self.requests.labels(record.endpoint, record.model, record.status).inc()
+        self.latency.labels(record.endpoint).observe(record.latency_ms / 1000)
+        if record.ttft_ms is not None:
+            self.ttft.labels(record.endpoint).observe(record.ttft_ms / 1000)
+        for kind, value in (
+            ("prompt", record.input_tokens),
+            ("completion", record.output_tokens),
+            ("cache_read", record.cache_read_tokens),
+            ("cache_write", record.cache_write_tokens),
+            ("reasoning", record.reasoning_tokens),
+        ):
+            if value:
+                self.tokens.labels(record.model, kind).inc(value)
+        if record.cost_micro:
+            self.cost.labels(record.model).inc(record.cost_micro / 1_000_000)
+        if upstream_failure:
+            self.upstream_errors.labels(record.status).inc()
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
