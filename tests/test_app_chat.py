@@ -288,3 +288,23 @@ def test_health_and_usage_counts(client: TestClient) -> None:
     assert usage["prompt_tokens"] == 200 and usage["completion_tokens"] == 14
     assert usage["cache_read_tokens"] == 80 and usage["cache_write_tokens"] == 0
     assert usage["cost_usd"] == 0.000246
+
+
+def test_body_over_cap_is_413_declared_or_chunked(app_factory: Any) -> None:
+    from tests.conftest import make_settings
+
+    client = app_factory(make_settings(max_body_bytes=4096))
+    big = json.dumps({**CHAT, "messages": [{"role": "user", "content": "x" * 10_000}]}).encode()
+    declared = client.post("/v1/chat/completions", content=big)
+    assert declared.status_code == 413
+    assert declared.json()["error"]["code"] == "request_too_large"
+
+    def chunks() -> Any:
+        for i in range(0, len(big), 1000):
+            yield big[i : i + 1000]
+
+    streamed = client.post("/v1/chat/completions", content=chunks())
+    assert streamed.status_code == 413
+    anthropic = client.post("/v1/messages", content=big)
+    assert anthropic.status_code == 413
+    assert anthropic.json()["error"]["type"] == "request_too_large"

@@ -73,5 +73,12 @@ def main(argv: list[str]) -> int:
     logging.getLogger().setLevel(settings.log_level.upper())
     app = build_app(args.config, settings)
     log.info("ccgw listening on http://%s:%d/v1", settings.host, settings.port)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=False,
+        timeout_graceful_shutdown=settings.shutdown_grace or None,
+    )
     return 0

@@ -125,6 +125,8 @@ class Settings(_Frozen):
     models_cache_ttl: float = Field(default=600.0, ge=0)
     max_tokens_default: int = Field(default=64000, ge=1, le=200000)
     usage_requires_key: bool = False
+    max_body_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    shutdown_grace: int = Field(default=30, ge=0)  # seconds in-flight requests get to finish on SIGTERM
     usage_flush_interval: float = Field(default=1.0, gt=0, le=60)
     plan_cache_ttl: float = Field(default=60.0, ge=5)
     timeouts: Timeouts = Timeouts()
