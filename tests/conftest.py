@@ -95,6 +95,7 @@ def make_settings(**overrides: Any) -> Settings:
         "api_key": LOCAL_KEY,
         "commandcode": {"api_key": UPSTREAM_KEY, "base_url": UPSTREAM},
         "exclude_models": ["claude-"],
+        "retries": {"backoff": 0.01},  # real retries, without real waiting
     }
     data.update(overrides)
     return parse_settings(data)

@@ -110,7 +110,11 @@ def test_chat_failure_before_content_is_http_error_even_when_streaming(
     assert "retry-after" in response.headers
 
 
-def test_chat_upstream_http_errors_mapped(client: TestClient, upstream: respx.MockRouter) -> None:
+def test_chat_upstream_http_errors_mapped(app_factory: Any, upstream: respx.MockRouter) -> None:
+    from tests.test_spending import Clock
+
+    clock = Clock()
+    client = app_factory(clock=clock)
     cases = [
         (401, {"error": {"message": "bad key"}}, 502, "upstream_key_rejected"),
         (403, {"error": {"message": "MODEL_NOT_IN_PLAN: nope", "code": "MODEL_NOT_IN_PLAN"}}, 403, "model_not_in_plan"),
@@ -127,6 +131,7 @@ def test_chat_upstream_http_errors_mapped(client: TestClient, upstream: respx.Mo
         ),
     ]
     for status, body, expected, code in cases:
+        clock.now += 7200  # past any cooldown the previous case left on the account
         upstream.routes["generate"].mock(return_value=httpx.Response(status, json=body))
         response = client.post("/v1/chat/completions", json=CHAT)
         assert response.status_code == expected, (status, response.text)

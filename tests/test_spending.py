@@ -171,7 +171,7 @@ def test_metrics_exposition(client: TestClient, upstream: respx.MockRouter) -> N
     client.post("/v1/chat/completions", json=CHAT)
     text = client.get("/metrics").text
     assert 'ccgw_requests_total{endpoint="chat.completions",model="deepseek/deepseek-v4-pro",status="ok"} 1.0' in text
-    assert 'ccgw_upstream_errors_total{kind="upstream_error"} 1.0' in text
+    assert 'ccgw_upstream_errors_total{kind="upstream_error"} 3.0' in text  # the first try and two retries
     assert 'ccgw_tokens_total{kind="prompt",model="deepseek/deepseek-v4-pro"} 100.0' in text
     assert "ccgw_time_to_first_token_seconds_bucket" in text
     assert "ccgw_streams_in_flight 0.0" in text

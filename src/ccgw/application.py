@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,8 @@ def _upstream_http(settings: Settings, transport: httpx.AsyncBaseTransport | Non
 def create_app(
     settings: Settings,
     *,
-    upstream_key: str | None,
+    upstream_key: str | None = None,
+    accounts: Sequence[tuple[str, str]] | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     image_transport: httpx.AsyncBaseTransport | None = None,
     image_resolver: Resolver = system_resolver,
@@ -63,15 +64,14 @@ def create_app(
             gateway = Gateway(
                 settings,
                 http=http,
-                upstream_key=upstream_key,
+                accounts=accounts if accounts is not None else ([("default", upstream_key)] if upstream_key else []),
                 images=images,
                 usage=usage,
                 config_path=config_path,
                 clock=clock,
             )
             app.state.gateway = gateway
-            if upstream_key:
-                gateway.plan.refresh_soon()
+            gateway.start()
             try:
                 yield
             finally:

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from ccgw import keys_cli
 from ccgw.application import create_app
-from ccgw.config import ConfigError, Settings, announce_first_run, fail, load_settings, resolve_upstream_key
+from ccgw.config import ConfigError, Settings, announce_first_run, fail, load_settings, resolve_accounts
 
 log = logging.getLogger("ccgw")
 
@@ -42,9 +42,9 @@ def _load(path: Path) -> Settings:
 
 def build_app(path: Path, settings: Settings | None = None) -> FastAPI:
     settings = settings or _load(path)
-    key, source = resolve_upstream_key(settings)
-    if key:
-        log.info("Command Code key from %s", source)
+    accounts, source = resolve_accounts(settings)
+    if accounts:
+        log.info("Command Code key(s) from %s", source)
     else:
         log.warning(
             "no Command Code API key (config commandcode.api_key, COMMANDCODE_API_KEY or "
@@ -56,7 +56,7 @@ def build_app(path: Path, settings: Settings | None = None) -> FastAPI:
     usage_path = Path(settings.usage_file)
     if not usage_path.is_absolute():
         usage_path = base / usage_path
-    return create_app(settings, upstream_key=key, usage_path=usage_path, config_path=path)
+    return create_app(settings, accounts=accounts, usage_path=usage_path, config_path=path)
 
 
 def main(argv: list[str]) -> int:

@@ -82,10 +82,25 @@ class LocalKey(_Frozen):
         return self.key_sha256 or hashlib.sha256((self.key or "").encode()).hexdigest()
 
 
+class Account(_Frozen):
+    """One Command Code account (its CLI key)."""
+
+    name: str = Field(min_length=1)
+    api_key: str = Field(min_length=1)
+
+
 class CommandCodeSettings(_Frozen):
     api_key: str | None = None
+    accounts: tuple[Account, ...] = ()
     base_url: str = DEFAULT_BASE_URL
     cli_version: str = DEFAULT_CLI_VERSION
+
+    @model_validator(mode="after")
+    def _unique_account_names(self) -> CommandCodeSettings:
+        names = [a.name for a in self.accounts]
+        if len(set(names)) != len(names):
+            raise ValueError("commandcode.accounts: two accounts have the same name")
+        return self
 
     @field_validator("base_url")
     @classmethod
@@ -102,6 +117,15 @@ class Timeouts(_Frozen):
     first_event: float = Field(default=300.0, gt=0)
     idle: float = Field(default=300.0, gt=0)
     keepalive: float = Field(default=15.0, gt=0)
+
+
+class Retries(_Frozen):
+    """Retries of failures before the first byte reached the client (never after)."""
+
+    attempts: int = Field(default=3, ge=1, le=10)
+    max_seconds: float = Field(default=20.0, ge=0)
+    max_wait: float = Field(default=10.0, ge=0)  # longest single wait for an account to recover
+    backoff: float = Field(default=1.0, gt=0)  # first cooldown after a transient failure; doubles in a row
 
 
 class ImageSettings(_Frozen):
@@ -130,6 +154,7 @@ class Settings(_Frozen):
     usage_flush_interval: float = Field(default=1.0, gt=0, le=60)
     plan_cache_ttl: float = Field(default=60.0, ge=5)
     timeouts: Timeouts = Timeouts()
+    retries: Retries = Retries()
     images: ImageSettings = ImageSettings()
     cors_origins: tuple[str, ...] = ("*",)
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
@@ -235,6 +260,23 @@ def _auth_file_key(home: Path) -> str | None:
     except (OSError, ValueError):
         return None
     return _usable(data.get("apiKey")) if isinstance(data, dict) else None
+
+
+def resolve_accounts(
+    settings: Settings, environ: Mapping[str, str] | None = None, home: Path | None = None
+) -> tuple[list[tuple[str, str]], str]:
+    """Every (name, key) to use upstream, and where they came from.
+
+    `commandcode.accounts` wins; `commandcode.api_key` (or the environment, or the CLI's login
+    file) is one account named "default".
+    """
+    accounts = [(a.name, a.api_key) for a in settings.commandcode.accounts]
+    key, source = resolve_upstream_key(settings, environ, home)
+    if key and key not in {k for _, k in accounts} and "default" not in {n for n, _ in accounts}:
+        accounts.insert(0, ("default", key))
+    if settings.commandcode.accounts:
+        source = f"config ({len(accounts)} accounts)"
+    return accounts, source
 
 
 def resolve_upstream_key(

@@ -9,7 +9,9 @@ streaming, folding, cancellation and accounting are written once for every proto
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
+import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -21,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from ccgw import errors, limits
+from ccgw.accounts import Account, AccountPool, account_level
 from ccgw.auth import Identity, KeyRing
 from ccgw.catalog import Catalog
 from ccgw.config import Settings
@@ -33,7 +36,7 @@ from ccgw.relay import Stage, Translator, collect, relay
 from ccgw.translate.common import UpstreamRequest
 from ccgw.translate.stops import StopFilter
 from ccgw.turns import TurnGroup
-from ccgw.upstream.client import CommandCodeClient, GenerateStream
+from ccgw.upstream.client import NO_KEY_MESSAGE, CommandCodeClient, GenerateStream
 from ccgw.upstream.envelope import thread_id
 from ccgw.upstream.events import Usage
 from ccgw.usage import UsageRecord, UsageStore
@@ -72,7 +75,7 @@ class Gateway:
         settings: Settings,
         *,
         http: httpx.AsyncClient,
-        upstream_key: str | None,
+        accounts: Sequence[tuple[str, str]],
         images: ImageFetcher,
         usage: UsageStore,
         config_path: Path | None = None,
@@ -80,25 +83,42 @@ class Gateway:
     ) -> None:
         self.settings = settings
         self.http = http
-        self.upstream = CommandCodeClient(http, settings, upstream_key)
+        self.upstream = CommandCodeClient(http, settings)
         self.images = images
         self.usage = usage
         self.keys = KeyRing(settings.local_keys(), config_path=config_path)
         self.memory = ReasoningMemory()
         self.metrics = Metrics()
         self.clock = clock
-        self.plan = PlanMonitor(
-            lambda: self.upstream.get_json("/alpha/billing/credits"), ttl=settings.plan_cache_ttl, clock=clock
+        self.pool = AccountPool(
+            [self._account(name, key) for name, key in accounts], clock, backoff=settings.retries.backoff
         )
+        self._no_plan = PlanMonitor(_nothing, ttl=3600, clock=clock)
         self.catalog = Catalog(
-            lambda: self.upstream.get_json("/provider/v1/models", auth=False),
+            lambda: self.upstream.get_json("/provider/v1/models"),
             ttl=settings.models_cache_ttl,
             exclude=settings.exclude_models,
             aliases=settings.model_aliases,
         )
 
+    def _account(self, name: str, key: str) -> Account:
+        fetch = functools.partial(self.upstream.get_json, "/alpha/billing/credits", api_key=key)
+        return Account(name, key, PlanMonitor(fetch, ttl=self.settings.plan_cache_ttl, clock=self.clock))
+
+    @property
+    def plan(self) -> PlanMonitor:
+        """The first account's plan (what `/usage` shows as `plan`)."""
+        accounts = self.pool.accounts
+        return accounts[0].plan if accounts else self._no_plan
+
+    def start(self) -> None:
+        """Background work at start-up: fetch each account's plan."""
+        for account in self.pool.accounts:
+            account.plan.refresh_soon()
+
     async def aclose(self) -> None:
-        await self.plan.aclose()
+        for account in self.pool.accounts:
+            await account.plan.aclose()
         await self.catalog.aclose()
         await self.images.aclose()
 
@@ -112,40 +132,124 @@ class Gateway:
         return per_choice
 
     def admit(self, call: Call) -> None:
-        """The local checks before any upstream call: the key's limits, then the plan's windows."""
+        """The local key's checks before anything goes upstream: its models, rates and budgets."""
         key = call.identity.key
+        if key is None:
+            return
         try:
-            if key is not None:
-                limits.check(key, call.model, self.usage.window_usage(key.name), self.clock())
-            self.plan.guard()
+            limits.check(key, call.model, self.usage.window_usage(key.name), self.clock())
         except errors.GatewayError as refusal:
             self.account(call, Usage(), refusal, None)
             raise
-        if key is not None and limits.has_request_limits(key):
+        if limits.has_request_limits(key):
             self.usage.admit(key.name)
 
     async def open(self, request: UpstreamRequest, call: Call) -> TurnGroup:
-        """Start the upstream generation(s); a refusal raises here, before any byte is sent."""
+        """Start the upstream generation(s) and hold them until they produced something.
+
+        Failures before that point (nothing has reached the client) cool the account down and are
+        tried again on the next healthy account, or on the same one after a short wait, within the
+        configured number of attempts and seconds. A failure that remains is raised here, so the
+        client gets a plain HTTP error rather than a broken stream.
+        """
         self.admit(call)
-        thread = thread_id(_conversation_seed(call.identity.name, request.params))
+        seed = _conversation_seed(call.identity.name, request.params)
+        retries = self.settings.retries
+        deadline = self.clock() + retries.max_seconds
+        attempts = waits = 0
+        error: errors.GatewayError | None = None
+        while True:
+            account = self._pick(seed, call.model)
+            if account is None:
+                # Every account is cooling down: wait for the first to recover if that is soon.
+                wait = self.pool.earliest_recovery(call.model)
+                if wait is None or waits >= retries.attempts or wait > retries.max_wait:
+                    break
+                if self.clock() + wait >= deadline:
+                    break
+                waits += 1
+                await asyncio.sleep(wait + random.uniform(0, 0.1 + wait / 4))  # jitter spreads the retries
+                continue
+            attempts += 1
+            try:
+                group = await self._start(request, call, account, thread_id(seed))
+            except errors.GatewayError as failure:
+                error = failure
+                self._failed(account, failure, call.model)
+                if not account_level(failure) or attempts >= retries.attempts or self.clock() >= deadline:
+                    break
+                continue
+            self.pool.succeeded(account)
+            return group
+        final = self._give_up(call.model, error)
+        self.account(call, Usage(), final, None)
+        raise final
+
+    def _pick(self, seed: str, model: str) -> Account | None:
+        """The conversation's healthy account whose plan window is not used up."""
+        for account in self.pool.candidates(seed, model):
+            try:
+                account.plan.guard()
+            except errors.RateLimitError as exhausted:
+                self.pool.failed(account, exhausted, model)
+                account.last_error = exhausted
+                continue
+            return account
+        return None
+
+    def _failed(self, account: Account, error: errors.GatewayError, model: str) -> None:
+        self.pool.failed(account, error, model)
+        account.last_error = error
+        self.metrics.upstream_error(error.code or type(error).__name__)
+        if isinstance(error, errors.RateLimitError):
+            account.plan.note_exhausted(error.window, error.retry_after)
+
+    def _give_up(self, model: str, error: errors.GatewayError | None) -> errors.GatewayError:
+        """The error a client gets when no attempt succeeded."""
+        accounts = self.pool.accounts
+        if not accounts:
+            return errors.ServiceUnavailableError(NO_KEY_MESSAGE, code="upstream_key_missing")
+        if error is not None and (len(accounts) == 1 or not account_level(error)):
+            return error
+        if len(accounts) == 1 and accounts[0].last_error is not None:
+            remembered = accounts[0].last_error  # still cooling down from an earlier request
+            wait = self.pool.earliest_recovery(model)
+            return type(remembered)(remembered.message, code=remembered.code, retry_after=wait)
+        wait = self.pool.earliest_recovery(model)
+        return errors.ServiceUnavailableError(
+            f"No healthy Command Code account can serve {model!r} now; the first recovers in {wait or 0:.0f} s",
+            code="no_healthy_account",
+            retry_after=wait,
+        )
+
+    async def _start(self, request: UpstreamRequest, call: Call, account: Account, thread: str) -> TurnGroup:
         opened = await asyncio.gather(
-            *(self.upstream.generate(request.params, thread=thread) for _ in range(request.n)),
+            *(self.upstream.generate(request.params, thread=thread, api_key=account.api_key) for _ in range(request.n)),
             return_exceptions=True,
         )
         streams = [s for s in opened if isinstance(s, GenerateStream)]
         failure = next((e for e in opened if isinstance(e, BaseException)), None)
         if failure is not None:
             await asyncio.gather(*(s.aclose() for s in streams), return_exceptions=True)
-            error = failure if isinstance(failure, errors.GatewayError) else errors.UpstreamError(str(failure))
-            self.account(call, Usage(), error, None, upstream=True)
-            raise failure
+            if isinstance(failure, errors.GatewayError):
+                raise failure
+            raise errors.UpstreamError(f"Cannot reach Command Code: {type(failure).__name__}") from failure
         self.metrics.in_flight.inc()
+        group = TurnGroup(streams, lambda done: self._finished(call, done), clock=self.clock)
+        try:
+            await group.settle(self.settings.timeouts.keepalive)
+        except errors.GatewayError:
+            group.retried = True  # its outcome is the retry's to report, not this group's
+            raise
+        return group
 
-        def done(usage: Usage, error: errors.GatewayError | None, first_output_at: float | None) -> None:
-            self.metrics.in_flight.dec()
-            self.account(call, usage, error, first_output_at, upstream=True)
-
-        return TurnGroup(streams, done, clock=self.clock)
+    def _finished(self, call: Call, group: TurnGroup) -> None:
+        self.metrics.in_flight.dec()
+        if group.retried:
+            return
+        if group.error is not None and group.error.code != "client_disconnected":
+            self.metrics.upstream_error(group.error.code or type(group.error).__name__)
+        self.account(call, group.usage, group.error, group.first_output_at)
 
     def account(
         self,
@@ -153,13 +257,9 @@ class Gateway:
         usage: Usage,
         error: errors.GatewayError | None,
         first_output_at: float | None,
-        *,
-        upstream: bool = False,
     ) -> None:
-        """Record one request in the ledger and the metrics; learn from the upstream's refusals."""
+        """Record one request in the ledger and the metrics."""
         now = self.clock()
-        if isinstance(error, errors.RateLimitError) and upstream:
-            self.plan.note_exhausted(error.window, error.retry_after)
         record = UsageRecord(
             request_id=call.request_id,
             key=call.identity.name,
@@ -177,7 +277,11 @@ class Gateway:
             at=now,
         )
         self.usage.record(record)
-        self.metrics.observe(record, upstream_failure=upstream and error is not None)
+        self.metrics.observe(record)
+
+
+async def _nothing() -> None:
+    """The plan "document" when no account is configured (parsed as unavailable)."""
 
 
 def _conversation_seed(key_name: str, params: dict[str, Any]) -> str:
@@ -225,7 +329,6 @@ async def respond(
         if not stream:
             frames = await until_disconnect(request, collect(group, translator, stages))
             return JSONResponse(fold(frames), headers=headers)
-        await group.settle(gateway.settings.timeouts.keepalive)
         body = relay(
             group,
             translator,

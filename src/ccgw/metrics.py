@@ -41,7 +41,7 @@ class Metrics:
         )
         self.in_flight = Gauge("ccgw_streams_in_flight", "Upstream generations currently open", registry=self.registry)
 
-    def observe(self, record: UsageRecord, *, upstream_failure: bool) -> None:
+    def observe(self, record: UsageRecord) -> None:
         self.requests.labels(record.endpoint, record.model, record.status).inc()
         self.latency.labels(record.endpoint).observe(record.latency_ms / 1000)
         if record.ttft_ms is not None:
@@ -57,8 +57,9 @@ class Metrics:
                 self.tokens.labels(record.model, kind).inc(value)
         if record.cost_micro:
             self.cost.labels(record.model).inc(record.cost_micro / 1_000_000)
-        if upstream_failure:
-            self.upstream_errors.labels(record.status).inc()
+
+    def upstream_error(self, kind: str) -> None:
+        self.upstream_errors.labels(kind).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -5,8 +5,8 @@ read by its own pump task (bytes → NDJSON → :class:`TurnReader` → queue), 
 wait on the queue with a keep-alive clock without ever cancelling a read, and a client that hangs
 up cancels the pumps, which close their upstream responses in a `finally`.
 
-`on_done(usage, error, first_output_at)` runs exactly once, in the last pump's `finally`: after a
-normal end, a failure, or a cancellation. That is where usage is recorded, so an abandoned stream still counts
+`on_done(group)` runs exactly once, in the last pump's `finally`: after a normal end, a failure, or a
+cancellation; by then `group.usage` and `group.error` hold the outcome. That is where usage is recorded, so an abandoned stream still counts
 what the upstream reported.
 """
 
@@ -27,7 +27,7 @@ KEEPALIVE: Final = object()
 DRAIN_SECONDS = 2.0  # after `finish`, how long to wait for the trailing cost metadata
 
 Batch = tuple[int, list[Event]]
-DoneCallback = Callable[[Usage, errors.GatewayError | None, float | None], None]
+DoneCallback = Callable[["TurnGroup"], None]
 
 
 class TurnGroup:
@@ -36,6 +36,9 @@ class TurnGroup:
     ) -> None:
         self.readers = [TurnReader() for _ in streams]
         self.first_output_at: float | None = None  # when the first answer token arrived (for TTFT)
+        self.usage = Usage()
+        self.error: errors.GatewayError | None = None
+        self.retried = False  # set when the gateway gave up on this group to try again elsewhere
         self._clock = clock
         self._queue: asyncio.Queue[Batch | None] = asyncio.Queue()
         self._head: list[Batch | None] = []
@@ -85,15 +88,13 @@ class TurnGroup:
         if self._running:
             return
         self._queue.put_nowait(None)
-        usage = Usage()
-        error: errors.GatewayError | None = None
         for reader in self.readers:
-            usage.add(reader.usage)
-            if isinstance(reader.terminal, Failure) and error is None:
-                error = reader.terminal.error
-            elif reader.terminal is None and error is None:
-                error = errors.UpstreamError("client went away", code="client_disconnected")
-        self._on_done(usage, error, self.first_output_at)
+            self.usage.add(reader.usage)
+            if self.error is None and isinstance(reader.terminal, Failure):
+                self.error = reader.terminal.error
+            elif self.error is None and reader.terminal is None:
+                self.error = errors.UpstreamError("The client went away", code="client_disconnected")
+        self._on_done(self)
 
     async def next(self, keepalive: float | None = None) -> Batch | object | None:
         """The next batch, None when every generation has ended, or KEEPALIVE after `keepalive` s."""

@@ -378,7 +378,12 @@ class UsageStore:
 
     def _append_ledger(self, records: list[UsageRecord]) -> None:
         lines = b"".join(dumps(r.public()) + b"\n" for r in records)
-        with self.ledger.open("ab") as handle:
+        with self.ledger.open("a+b") as handle:
+            end = handle.seek(0, os.SEEK_END)
+            if end:
+                handle.seek(end - 1)
+                if handle.read(1) != b"\n":  # a line torn by a crash: do not glue the next record onto it
+                    lines = b"\n" + lines
             handle.write(lines)
             handle.flush()
             os.fsync(handle.fileno())

@@ -21,10 +21,22 @@ def fake(workdir: Path) -> Iterator[Process]:
     process.stop()
 
 
+E2E_SETTINGS = {"images": {"allow_private": True}, "timeouts": {"keepalive": 1}, "retries": {"backoff": 0.05}}
+
+
 @pytest.fixture(scope="session")
 def gateway(workdir: Path, fake: Process) -> Iterator[Process]:
-    config = write_config(workdir, fake.url, images={"allow_private": True}, timeouts={"keepalive": 1})
+    config = write_config(workdir, fake.url, **E2E_SETTINGS)
     process = start_gateway(workdir, config)
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def isolated(tmp_path: Path, fake: Process) -> Iterator[Process]:
+    """A gateway of its own, for tests that leave its account cooling down (401, 402, 429 ...)."""
+    config = write_config(tmp_path, fake.url, **E2E_SETTINGS)
+    process = start_gateway(tmp_path, config)
     yield process
     process.stop()
 

@@ -191,14 +191,22 @@ def test_sdk_bad_image_is_400(client: openai.OpenAI) -> None:
     assert "base64" in caught.value.message
 
 
+def raises_before_first_byte(
+    sdk: openai.OpenAI, error: type[openai.APIStatusError], status: int, text: str, model: str = "deepseek-v4-pro"
+) -> None:
+    for stream in (False, True):
+        with pytest.raises(error) as caught:
+            result = sdk.chat.completions.create(model=model, messages=ask(text), stream=stream)
+            if stream:
+                list(result)  # type: ignore[arg-type]
+        assert caught.value.status_code == status
+        assert caught.value.body is not None
+
+
 @pytest.mark.parametrize(
     ("scenario", "error", "status"),
     [
-        ("http_429(window=minute)", openai.RateLimitError, 429),
-        ("http_403_not_in_plan", openai.PermissionDeniedError, 403),
-        ("http_402", openai.APIStatusError, 402),
         ("http_400_overflow", openai.BadRequestError, 400),
-        ("http_401", openai.InternalServerError, 502),
         ("http_503", openai.InternalServerError, 502),
         ("inband_error_prefix", openai.BadRequestError, 400),
     ],
@@ -206,20 +214,45 @@ def test_sdk_bad_image_is_400(client: openai.OpenAI) -> None:
 def test_sdk_errors_before_first_byte(
     client: openai.OpenAI, scenario: str, error: type[openai.APIStatusError], status: int
 ) -> None:
-    for stream in (False, True):
-        with pytest.raises(error) as caught:
-            result = client.chat.completions.create(
-                model="deepseek-v4-pro", messages=ask(f"fake:{scenario}"), stream=stream
-            )
-            if stream:
-                list(result)  # type: ignore[arg-type]
-        assert caught.value.status_code == status
-        assert caught.value.body is not None
+    raises_before_first_byte(client, error, status, f"fake:{scenario}")
 
 
-def test_sdk_rate_limit_has_retry_after(gateway: Process, local_key: str) -> None:
+def test_sdk_model_not_in_plan_blocks_only_that_model(client: openai.OpenAI, control: FakeControl) -> None:
+    raises_before_first_byte(
+        client, openai.PermissionDeniedError, 403, "fake:http_403_not_in_plan", "Qwen/Qwen3.8-Flash"
+    )
+    calls = control.stats()["generate_calls"]
+    raises_before_first_byte(client, openai.PermissionDeniedError, 403, "hi", "Qwen/Qwen3.8-Flash")  # answered locally
+    assert control.stats()["generate_calls"] == calls
+    assert client.chat.completions.create(model="deepseek-v4-flash", messages=ask("hi")).choices
+
+
+@pytest.mark.parametrize(
+    ("scenario", "error", "status"),
+    [
+        ("http_429(window=minute)", openai.RateLimitError, 429),
+        ("http_402", openai.APIStatusError, 402),
+        ("http_401", openai.InternalServerError, 502),
+    ],
+)
+def test_sdk_account_errors_then_fail_fast_while_cooling(
+    isolated: Process,
+    local_key: str,
+    control: FakeControl,
+    scenario: str,
+    error: type[openai.APIStatusError],
+    status: int,
+) -> None:
+    with openai.OpenAI(base_url=isolated.url + "/v1", api_key=local_key, max_retries=0) as sdk:
+        raises_before_first_byte(sdk, error, status, f"fake:{scenario}")
+        calls = control.stats()["generate_calls"]
+        raises_before_first_byte(sdk, error, status, "an ordinary question")
+        assert control.stats()["generate_calls"] == calls  # the cooling account was not asked again
+
+
+def test_sdk_rate_limit_has_retry_after(isolated: Process, local_key: str) -> None:
     response = httpx.post(
-        gateway.url + "/v1/chat/completions",
+        isolated.url + "/v1/chat/completions",
         headers={"Authorization": f"Bearer {local_key}"},
         json={"model": "deepseek-v4-pro", "messages": ask("fake:http_429(window=minute)")},
     )

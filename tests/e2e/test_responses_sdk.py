@@ -102,8 +102,11 @@ def test_responses_previous_response_id_is_a_clear_400(client: openai.OpenAI) ->
     assert "stateless" in caught.value.message or "stores nothing" in caught.value.message
 
 
-def test_responses_errors_before_first_byte(client: openai.OpenAI) -> None:
-    with pytest.raises(openai.RateLimitError):
-        client.responses.create(model="deepseek-v4-pro", input="fake:http_429(window=minute)")
+def test_responses_errors_before_first_byte(client: openai.OpenAI, isolated: Process, local_key: str) -> None:
+    with openai.OpenAI(base_url=isolated.url + "/v1", api_key=local_key, max_retries=0) as sdk:
+        with pytest.raises(openai.RateLimitError):
+            sdk.responses.create(model="deepseek-v4-pro", input="fake:http_429(window=minute)")
     with pytest.raises(openai.NotFoundError):
         client.responses.create(model="no-such-model", input="hi")
+    with pytest.raises(openai.BadRequestError):
+        client.responses.create(model="deepseek-v4-pro", input="fake:http_400_overflow")

@@ -68,22 +68,19 @@ class GenerateStream:
 
 
 class CommandCodeClient:
-    def __init__(self, http: httpx.AsyncClient, settings: Settings, api_key: str | None) -> None:
+    def __init__(self, http: httpx.AsyncClient, settings: Settings) -> None:
         self._http = http
         self._settings = settings
         self._base = settings.commandcode.base_url
-        self.api_key = api_key
 
-    async def generate(self, params: dict[str, Any], *, thread: str) -> GenerateStream:
+    async def generate(self, params: dict[str, Any], *, thread: str, api_key: str) -> GenerateStream:
         """Open a generation; raise before returning if the upstream refuses it."""
-        if not self.api_key:
-            raise errors.ServiceUnavailableError(NO_KEY_MESSAGE, code="upstream_key_missing")
         timeouts = self._settings.timeouts
         request = self._http.build_request(
             "POST",
             f"{self._base}/alpha/generate",
             content=dumps(build_envelope(params, thread=thread)),
-            headers=build_headers(self.api_key, self._settings.commandcode.cli_version, thread),
+            headers=build_headers(api_key, self._settings.commandcode.cli_version, thread),
         )
         try:
             async with asyncio.timeout(timeouts.connect + timeouts.first_event):
@@ -100,14 +97,12 @@ class CommandCodeClient:
             raise failures.from_response(response.status_code, response.headers, body)
         return GenerateStream(response, first_timeout=timeouts.first_event, idle_timeout=timeouts.idle)
 
-    async def get_json(self, path: str, *, auth: bool = True, limit: float = 10.0) -> Any:
-        """GET a small JSON document (catalog, billing); errors are mapped like generate's."""
+    async def get_json(self, path: str, *, api_key: str | None = None, limit: float = 10.0) -> Any:
+        """GET a small JSON document (catalog: anonymous; billing: with the account's key)."""
         headers = {"User-Agent": "cli", "x-cli-environment": "production"}
         headers["x-command-code-version"] = self._settings.commandcode.cli_version
-        if auth:
-            if not self.api_key:
-                raise errors.ServiceUnavailableError(NO_KEY_MESSAGE, code="upstream_key_missing")
-            headers["Authorization"] = f"Bearer {self.api_key}"
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
         try:
             async with asyncio.timeout(limit):
                 response = await self._http.get(f"{self._base}{path}", headers=headers)

@@ -34,7 +34,13 @@ _CREDIT_MARKERS = (
 )
 _OVERFLOW = re.compile(r"context window|context length|prompt is too long|too many tokens", re.IGNORECASE)
 _STATUS_PREFIX = re.compile(r"^\s*<?(\d{3})>?\s")
+_SECRETS = re.compile(r"\buser_[A-Za-z0-9_-]{4,}|(?i:bearer)\s+[A-Za-z0-9._~+/=-]{8,}")
 _RESETS_AT = re.compile(r"resets? at (\d{4}-\d{2}-\d{2}T[0-9:.]+(?:Z|[+-]\d{2}:?\d{2})?)", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """Upstream text with anything that looks like a key removed (errors sometimes quote the key)."""
+    return _SECRETS.sub("[redacted]", text)
 
 
 def _as_text(body: bytes) -> str:
@@ -118,6 +124,7 @@ def map_status(
     window: str | None = None,
 ) -> errors.GatewayError:
     """Map an upstream status (HTTP or in-band) to the client-facing error."""
+    message = redact(message)
     detail = message or f"HTTP {status}"
     lowered = f"{code} {message}".lower()
     if status == 401:
