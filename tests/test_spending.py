@@ -221,3 +221,12 @@ def test_keys_reloaded_from_config_without_restart(
         revoke(config, "fresh")
         time.sleep(1.1)
         assert client.get("/v1/models", headers=headers).status_code == 401
+
+
+def test_dashboard_page_served_self_contained(client: TestClient) -> None:
+    page = client.get("/dashboard", headers={"Authorization": ""})
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "connect-src 'self'" in page.headers["content-security-policy"]
+    assert "<script" in page.text
+    assert "http://" not in page.text.replace("http://www.w3.org", "")  # no CDN, nothing remote

@@ -7,6 +7,7 @@ cmdcode2apipy's `/usage` had no key). `/v1/usage/{request_id}` always needs one,
 
 from __future__ import annotations
 
+import functools
 from importlib import resources
 from typing import Annotated, Any
 
@@ -80,8 +81,18 @@ async def metrics(gateway: Annotated[Gateway, Depends(get_gateway)]) -> Response
     return Response(gateway.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
+@functools.cache
+def _dashboard_page() -> str:
+    return resources.files("ccgw.dashboard").joinpath("index.html").read_text(encoding="utf-8")
+
+
 @router.get("/dashboard")
 async def dashboard() -> HTMLResponse:
-    # The page asks for the key itself when the JSON endpoints want one.
-    page = resources.files("ccgw.dashboard").joinpath("index.html").read_text(encoding="utf-8")
-    return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
+    # No key here: the page asks for one itself when the JSON endpoints want it.
+    headers = {
+        "Cache-Control": "no-cache",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+        "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'",
+    }
+    return HTMLResponse(_dashboard_page(), headers=headers)
