@@ -33,8 +33,17 @@ def usage_access(request: Request) -> None:
 
 
 @router.get("/health")
-async def health() -> JSONResponse:
-    return JSONResponse({"status": "ok"})
+async def health(
+    request: Request, gateway: Annotated[Gateway, Depends(get_gateway)], detail: bool = False
+) -> JSONResponse:
+    """Cheap liveness; `?detail=1` (with a key) adds each Command Code account's state."""
+    if not detail:
+        return JSONResponse({"status": "ok"})
+    gateway.keys.identify(presented_key(request))
+    accounts = gateway.pool.states()
+    healthy = sum(a["state"] == "healthy" for a in accounts)
+    status = "ok" if healthy == len(accounts) and accounts else ("degraded" if healthy else "unavailable")
+    return JSONResponse({"status": status, "accounts": accounts})
 
 
 @router.get("/usage", dependencies=[Depends(usage_access)])
