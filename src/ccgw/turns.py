@@ -68,9 +68,15 @@ class TurnGroup:
             if isinstance(reader.terminal, Finish):
                 await self._drain(chunks, decoder, reader)
         finally:
-            await chunks.aclose()
-            await stream.aclose()
-            self._pump_ended()
+            # Nested, so that a cancellation landing in one of these awaits still closes the
+            # response and still accounts the turn.
+            try:
+                try:
+                    await chunks.aclose()
+                finally:
+                    await stream.aclose()
+            finally:
+                self._pump_ended()
 
     @staticmethod
     async def _drain(chunks: AsyncIterator[bytes], decoder: NDJSONDecoder, reader: TurnReader) -> None:
@@ -132,6 +138,11 @@ class TurnGroup:
             return
 
     def close(self) -> None:
-        """Cancel whatever is still reading (idempotent)."""
-        for pump in self._pumps:
-            pump.cancel()
+        """Cancel the generations that have not ended (idempotent).
+
+        A generation past its finish is left to read the cost metadata that follows (bounded by
+        DRAIN_SECONDS), so its usage is complete.
+        """
+        for pump, reader in zip(self._pumps, self.readers, strict=True):
+            if reader.terminal is None:
+                pump.cancel()
