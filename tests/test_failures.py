@@ -80,3 +80,18 @@ def test_429_carries_retry_after_header() -> None:
     assert error.retry_after is not None and error.retry_after > 0
     assert "fiveHour" in error.message
     assert "Retry-After" in error.headers()
+
+
+def test_transport_errors_timeout_only_when_caused_by_one() -> None:
+    import httpx
+
+    from ccgw.upstream.client import transport_error
+
+    refused = httpx.ConnectTimeout("refused")
+    refused.__cause__ = ConnectionRefusedError("refused")
+    assert transport_error(refused).status == 502
+    slow = httpx.ReadTimeout("slow")
+    slow.__cause__ = TimeoutError()
+    assert transport_error(slow).status == 504
+    assert transport_error(httpx.ReadTimeout("slow")).status == 504
+    assert transport_error(httpx.ConnectError("refused")).status == 502

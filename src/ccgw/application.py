@@ -9,9 +9,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from httpx_aiohttp import AiohttpTransport
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -29,7 +31,19 @@ from ccgw.web import BodyLimitMiddleware, RequestIdMiddleware, error_response, r
 log = logging.getLogger("ccgw")
 
 
-def _upstream_http(settings: Settings, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
+def _aiohttp_session() -> aiohttp.ClientSession:
+    # No connection cap: every open stream holds one connection, and 1,000 streams must fit.
+    connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=60, ttl_dns_cache=300)
+    return aiohttp.ClientSession(connector=connector)
+
+
+def _upstream_http(settings: Settings, transport: httpx.AsyncBaseTransport) -> httpx.AsyncClient:
+    """The one HTTP client towards Command Code.
+
+    httpx's API over aiohttp's connection layer (httpx-aiohttp): measured here, httpcore's pure-Python
+    HTTP/1.1 costs about three times the CPU per request of aiohttp's C parser, and the upstream call
+    is most of what a small request costs the gateway.
+    """
     timeouts = settings.timeouts
     return httpx.AsyncClient(
         transport=transport,
@@ -59,11 +73,13 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         usage = UsageStore(usage_path or Path(settings.usage_file), interval=settings.usage_flush_interval, clock=clock)
         usage.load()
-        async with _upstream_http(settings, transport) as http:
+        upstream = transport or AiohttpTransport(client=_aiohttp_session)
+        async with _upstream_http(settings, upstream) as http:
             images = ImageFetcher(settings.images, transport=image_transport, resolver=image_resolver)
             gateway = Gateway(
                 settings,
                 http=http,
+                transport=upstream,
                 accounts=accounts if accounts is not None else ([("default", upstream_key)] if upstream_key else []),
                 images=images,
                 usage=usage,

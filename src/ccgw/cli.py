@@ -67,6 +67,8 @@ def main(argv: list[str]) -> int:
         except ConfigError as exc:
             fail(str(exc))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs every upstream request at INFO: one line per call is noise here, and costs time.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     settings = _load(args.config)
     if args.host or args.port:
         settings = settings.model_copy(update={k: v for k, v in (("host", args.host), ("port", args.port)) if v})

@@ -75,6 +75,7 @@ class Gateway:
         settings: Settings,
         *,
         http: httpx.AsyncClient,
+        transport: httpx.AsyncBaseTransport,
         accounts: Sequence[tuple[str, str]],
         images: ImageFetcher,
         usage: UsageStore,
@@ -83,7 +84,7 @@ class Gateway:
     ) -> None:
         self.settings = settings
         self.http = http
-        self.upstream = CommandCodeClient(http, settings)
+        self.upstream = CommandCodeClient(http, transport, settings)
         self.images = images
         self.usage = usage
         self.keys = KeyRing(settings.local_keys(), config_path=config_path)

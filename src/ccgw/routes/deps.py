@@ -10,15 +10,22 @@ from ccgw.auth import Identity, presented_key
 from ccgw.gateway import Gateway
 from ccgw.translate.common import Context
 
+# Dependencies are `async def` on purpose: FastAPI runs plain `def` dependencies in a thread pool,
+# which costs more than the whole rest of a small request.
 
-def get_gateway(request: Request) -> Gateway:
+
+def gateway_of(request: Request) -> Gateway:
     gateway: Gateway = request.app.state.gateway
     return gateway
 
 
-def require_key(request: Request) -> Identity:
-    """FastAPI dependency: 401 in the caller's protocol unless a configured local key is presented."""
-    return get_gateway(request).keys.identify(presented_key(request))
+async def get_gateway(request: Request) -> Gateway:
+    return gateway_of(request)
+
+
+async def require_key(request: Request) -> Identity:
+    """401 in the caller's protocol unless a configured local key is presented."""
+    return gateway_of(request).keys.identify(presented_key(request))
 
 
 def body_schema(name: str) -> dict[str, Any]:

@@ -18,16 +18,16 @@ from starlette.responses import HTMLResponse, Response
 from ccgw.auth import Identity, presented_key
 from ccgw.errors import NotFoundError
 from ccgw.gateway import Gateway
-from ccgw.routes.deps import get_gateway, require_key
+from ccgw.routes.deps import gateway_of, get_gateway, require_key
 from ccgw.usage import iso
 from ccgw.web import JSONResponse
 
 router = APIRouter()
 
 
-def usage_access(request: Request) -> None:
-    """FastAPI dependency: the key check for the usage pages, when the config asks for one."""
-    gateway = get_gateway(request)
+async def usage_access(request: Request) -> None:
+    """The key check for the usage pages, when the config asks for one."""
+    gateway = gateway_of(request)
     if gateway.settings.usage_requires_key:
         gateway.keys.identify(presented_key(request))
 
