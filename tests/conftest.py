@@ -153,3 +153,13 @@ def sse_payloads(text: str) -> list[Any]:
                 data = line[6:]
                 out.append(data if data == "[DONE]" else json.loads(data))
     return out
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_keys_in_gateway_logs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """After the whole run (the session gateways have stopped by then): no key in any gateway log."""
+    yield
+    from tests.test_no_key_leaks import E2E_SECRETS, SECRETS, leaks_in_logs
+
+    found = leaks_in_logs(tmp_path_factory.getbasetemp(), {**E2E_SECRETS, **SECRETS})
+    assert not found, f"keys in gateway logs: {found}"

@@ -90,6 +90,11 @@ def test_transport_errors_timeout_only_when_caused_by_one() -> None:
     refused = httpx.ConnectTimeout("refused")
     refused.__cause__ = ConnectionRefusedError("refused")
     assert transport_error(refused).status == 502
+    import aiohttp
+
+    dropped = httpx.ConnectTimeout("dropped")
+    dropped.__cause__ = aiohttp.ServerDisconnectedError()
+    assert transport_error(dropped).status == 502
     slow = httpx.ReadTimeout("slow")
     slow.__cause__ = TimeoutError()
     assert transport_error(slow).status == 504

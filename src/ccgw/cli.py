@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 from pathlib import Path
 
 import uvicorn
@@ -75,12 +76,15 @@ def main(argv: list[str]) -> int:
     logging.getLogger().setLevel(settings.log_level.upper())
     app = build_app(args.config, settings)
     log.info("ccgw listening on http://%s:%d/v1", settings.host, settings.port)
+    # uvicorn re-raises the signal it stopped on; for SIGTERM Python's default would then end the
+    # process with -15 after a clean shutdown. As KeyboardInterrupt it is caught and we exit 0.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     uvicorn.run(
         app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
         access_log=False,
-        timeout_graceful_shutdown=settings.shutdown_grace or None,
+        timeout_graceful_shutdown=settings.shutdown_grace,
     )
     return 0

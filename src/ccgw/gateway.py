@@ -95,6 +95,7 @@ class Gateway:
             [self._account(name, key) for name, key in accounts], clock, backoff=settings.retries.backoff
         )
         self._no_plan = PlanMonitor(_nothing, ttl=3600, clock=clock)
+        self._live: set[TurnGroup] = set()  # open generations, accounted at shutdown if still running
         self.catalog = Catalog(
             lambda: self.upstream.get_json("/provider/v1/models"),
             ttl=settings.models_cache_ttl,
@@ -118,6 +119,7 @@ class Gateway:
             account.plan.refresh_soon()
 
     async def aclose(self) -> None:
+        await asyncio.gather(*(group.aclose() for group in list(self._live)))
         for account in self.pool.accounts:
             await account.plan.aclose()
         await self.catalog.aclose()
@@ -237,6 +239,7 @@ class Gateway:
             raise errors.UpstreamError(f"Cannot reach Command Code: {type(failure).__name__}") from failure
         self.metrics.in_flight.inc()
         group = TurnGroup(streams, lambda done: self._finished(call, done), clock=self.clock)
+        self._live.add(group)
         try:
             await group.settle(self.settings.timeouts.keepalive)
         except errors.GatewayError:
@@ -245,6 +248,7 @@ class Gateway:
         return group
 
     def _finished(self, call: Call, group: TurnGroup) -> None:
+        self._live.discard(group)
         self.metrics.in_flight.dec()
         if group.retried:
             return

@@ -107,7 +107,9 @@ def revoke(path: Path, name: str) -> None:
 
 
 def listing(path: Path) -> list[dict[str, Any]]:
-    settings, _ = load_settings(path)
+    settings, generated = load_settings(path)
+    if generated:
+        announce_first_run(path, settings, generated)
     usage_path = Path(settings.usage_file)
     if not usage_path.is_absolute():
         usage_path = path.parent / usage_path

@@ -137,6 +137,14 @@ class TurnGroup:
         except TimeoutError:
             return
 
+    async def aclose(self) -> None:
+        """End every generation now and wait until each is accounted (gateway shutdown)."""
+        if self.error is None and any(r.terminal is None for r in self.readers):
+            self.error = errors.UpstreamError("The gateway shut down before the answer ended", code="gateway_shutdown")
+        for pump in self._pumps:
+            pump.cancel()
+        await asyncio.gather(*self._pumps, return_exceptions=True)
+
     def close(self) -> None:
         """Cancel the generations that have not ended (idempotent).
 

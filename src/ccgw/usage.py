@@ -241,6 +241,13 @@ class UsageStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with _locked(self.path):
             self._saved = self._read()
+            # Temporary files of a writer killed mid-write: every writer holds this lock, so none is live.
+            for stale in (
+                *self.path.parent.glob(self.path.name + ".*.tmp"),
+                *self.path.parent.glob(self.ledger.name + ".*.tmp"),
+            ):
+                with contextlib.suppress(OSError):
+                    stale.unlink()
 
     def _reread_if_changed(self) -> None:
         try:

@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import AsyncGenerator
 from typing import Any, cast
 
+import aiohttp
 import httpx
 
 from ccgw import errors
@@ -29,11 +30,12 @@ NO_KEY_MESSAGE = "ccgw has no Command Code API key, so it cannot answer model re
 def _timed_out(exc: Exception) -> bool:
     if isinstance(exc, TimeoutError):
         return True
-    # httpx-aiohttp reports some connection failures (refused, reset) as ConnectTimeout: believe
-    # the timeout only when what caused it was one.
-    return isinstance(exc, httpx.TimeoutException) and (
-        exc.__cause__ is None or isinstance(exc.__cause__, TimeoutError)
-    )
+    if not isinstance(exc, httpx.TimeoutException):
+        return False
+    # httpx-aiohttp reports some connection failures (refused, reset) as ConnectTimeout: a timeout
+    # whose cause is a connection error is that connection error.
+    cause = exc.__cause__
+    return isinstance(cause, TimeoutError) or not isinstance(cause, OSError | aiohttp.ClientConnectionError)
 
 
 def transport_error(exc: Exception, what: str = "Command Code") -> errors.GatewayError:
