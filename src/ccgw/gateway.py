@@ -226,10 +226,15 @@ class Gateway:
         )
 
     async def _start(self, request: UpstreamRequest, call: Call, account: Account, thread: str) -> TurnGroup:
-        opened = await asyncio.gather(
-            *(self.upstream.generate(request.params, thread=thread, api_key=account.api_key) for _ in range(request.n)),
-            return_exceptions=True,
-        )
+        generate = functools.partial(self.upstream.generate, request.params, thread=thread, api_key=account.api_key)
+        opened: list[GenerateStream | BaseException]
+        if request.n == 1:  # no gather (and its tasks) for the common case
+            try:
+                opened = [await generate()]
+            except Exception as exc:
+                opened = [exc]
+        else:
+            opened = await asyncio.gather(*(generate() for _ in range(request.n)), return_exceptions=True)
         streams = [s for s in opened if isinstance(s, GenerateStream)]
         failure = next((e for e in opened if isinstance(e, BaseException)), None)
         if failure is not None:

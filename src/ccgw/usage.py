@@ -25,7 +25,7 @@ import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +91,7 @@ class UsageRecord:
 
     def public(self) -> dict[str, Any]:
         """The ledger entry as the API shows it (`at` as ISO 8601 UTC)."""
-        entry = asdict(self)
+        entry = {name: getattr(self, name) for name in self.__slots__}  # asdict() deep-copies: slow
         entry["at"] = iso(self.at)
         return entry
 
@@ -212,7 +212,6 @@ class UsageStore:
         self.interval = interval
         self.clock = clock
         self._saved: Tree = empty_tree()  # the file as of our last read or write
-        self._saved_mtime: float | None = None
         self._pending: Tree = empty_tree()  # our counts not yet in the file
         self._pending_records: list[UsageRecord] = []
         self._recent: deque[UsageRecord] = deque(maxlen=_RECENT_IN_MEMORY)
@@ -249,14 +248,11 @@ class UsageStore:
                 with contextlib.suppress(OSError):
                     stale.unlink()
 
-    def _reread_if_changed(self) -> None:
-        try:
-            mtime = self.path.stat().st_mtime
-        except OSError:
-            return
-        if mtime != self._saved_mtime:
-            with _locked(self.path):
-                self._saved, self._saved_mtime = self._read(), mtime
+    def _reread(self) -> None:
+        # Always re-read: a modification time can repeat within the file system's clock tick, and
+        # the file is small.
+        with _locked(self.path):
+            self._saved = self._read()
 
     # -- recording (O(1), on the event loop) --
 
@@ -303,7 +299,7 @@ class UsageStore:
 
     async def current(self) -> Tree:
         """Like :meth:`snapshot`, after picking up what other workers wrote."""
-        await asyncio.to_thread(self._reread_if_changed)
+        await asyncio.to_thread(self._reread)
         return self.snapshot()
 
     def window_usage(self, key: str) -> dict[str, dict[str, int]]:
@@ -369,7 +365,7 @@ class UsageStore:
         self._timer = None
         self._task = asyncio.get_running_loop().create_task(self.flush())
 
-    def _write(self, delta: Tree, records: list[UsageRecord]) -> tuple[Tree, float | None]:
+    def _write(self, delta: Tree, records: list[UsageRecord]) -> Tree:
         with _locked(self.path):
             current = self._read()
             merge(current, delta)
@@ -381,7 +377,7 @@ class UsageStore:
                     self._append_ledger(records)
                 except OSError as exc:  # the counts are saved; retrying would count them twice
                     log.error("could not append to the request ledger %s: %s", self.ledger, exc)
-            return current, self.path.stat().st_mtime
+            return current
 
     def _append_ledger(self, records: list[UsageRecord]) -> None:
         lines = b"".join(dumps(r.public()) + b"\n" for r in records)
@@ -407,7 +403,7 @@ class UsageStore:
             delta, self._pending, self._dirty = self._pending, empty_tree(), False
             records, self._pending_records = self._pending_records, []
             try:
-                self._saved, self._saved_mtime = await asyncio.to_thread(self._write, delta, records)
+                self._saved = await asyncio.to_thread(self._write, delta, records)
             except OSError as exc:
                 merge(self._pending, delta)  # keep them for the next attempt
                 self._pending_records = records + self._pending_records

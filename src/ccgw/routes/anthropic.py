@@ -11,7 +11,7 @@ from starlette.responses import Response
 from ccgw import sse
 from ccgw.auth import Identity
 from ccgw.gateway import Call, Gateway, StreamFormat, respond
-from ccgw.routes.deps import body_schema, context, get_gateway, require_key
+from ccgw.routes.deps import body_schema, caller, context, get_gateway, require_key
 from ccgw.schemas import CountTokensRequest, MessagesRequest
 from ccgw.translate import messages_request
 from ccgw.translate.messages_stream import MessagesStream, fold
@@ -25,11 +25,8 @@ _PLACEHOLDER_IMAGE = "data:image/png;base64,iVBORw0KGgo="  # count_tokens prices
 
 
 @router.post("/v1/messages", openapi_extra=body_schema("MessagesRequest"))
-async def messages(
-    request: Request,
-    gateway: Annotated[Gateway, Depends(get_gateway)],
-    identity: Annotated[Identity, Depends(require_key)],
-) -> Response:
+async def messages(request: Request) -> Response:
+    gateway, identity = caller(request)
     started = gateway.clock()
     body = await read_json(request, MessagesRequest)
     model = await gateway.catalog.resolve(body["model"])

@@ -12,7 +12,7 @@ from starlette.responses import Response
 from ccgw import sse
 from ccgw.auth import Identity
 from ccgw.gateway import Call, Gateway, StreamFormat, respond
-from ccgw.routes.deps import body_schema, context, get_gateway, require_key
+from ccgw.routes.deps import body_schema, caller, context, get_gateway, require_key
 from ccgw.schemas import ChatCompletionRequest, ResponsesRequest
 from ccgw.translate import chat_request, responses_request
 from ccgw.translate.chat_stream import ChatStream, fold
@@ -44,11 +44,8 @@ async def get_model(
 
 
 @router.post("/v1/chat/completions", openapi_extra=body_schema("ChatCompletionRequest"))
-async def chat_completions(
-    request: Request,
-    gateway: Annotated[Gateway, Depends(get_gateway)],
-    identity: Annotated[Identity, Depends(require_key)],
-) -> Response:
+async def chat_completions(request: Request) -> Response:
+    gateway, identity = caller(request)
     started = gateway.clock()
     body = await read_json(request, ChatCompletionRequest)
     model = await gateway.catalog.resolve(body["model"])
@@ -77,11 +74,8 @@ async def chat_completions(
 
 
 @router.post("/v1/responses", openapi_extra=body_schema("ResponsesRequest"))
-async def responses(
-    request: Request,
-    gateway: Annotated[Gateway, Depends(get_gateway)],
-    identity: Annotated[Identity, Depends(require_key)],
-) -> Response:
+async def responses(request: Request) -> Response:
+    gateway, identity = caller(request)
     started = gateway.clock()
     body = await read_json(request, ResponsesRequest)
     model = await gateway.catalog.resolve(body["model"])
