@@ -1,22 +1,22 @@
-"""The one JSON codec of the hot paths (orjson: several times faster than the standard library)."""
+"""The one JSON codec of the hot paths (orjson: several times faster than the standard library).
+
+The functions are orjson's own, not wrappers: the NDJSON decoder calls `loads` once per upstream
+event, where an extra Python call layer is measurable.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 
 JSONDecodeError = orjson.JSONDecodeError
 
-
-def dumps(value: Any) -> bytes:
-    """Compact UTF-8 JSON; non-ASCII stays as is, as the upstream and the SDKs expect."""
-    return orjson.dumps(value)
+# Compact UTF-8 JSON; non-ASCII stays as is, as the upstream and the SDKs expect.
+dumps: Callable[[Any], bytes] = orjson.dumps
+loads: Callable[[bytes | bytearray | memoryview | str], Any] = orjson.loads
 
 
 def dumps_str(value: Any) -> str:
     return orjson.dumps(value).decode()
-
-
-def loads(data: bytes | bytearray | memoryview | str) -> Any:
-    return orjson.loads(data)

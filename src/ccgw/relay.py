@@ -28,14 +28,23 @@ class Translator(Protocol):
 
 
 def coalesce(events: Iterable[Event]) -> list[Event]:
-    """Merge adjacent text deltas, and adjacent reasoning deltas, into one each."""
+    """Merge adjacent text deltas, and adjacent reasoning deltas, into one each (joined once)."""
     out: list[Event] = []
+    run: list[str] = []
+    kind: type[TextDelta] | type[ReasoningDelta] | None = None
     for event in events:
-        last = out[-1] if out else None
-        if type(event) is type(last) and isinstance(event, TextDelta | ReasoningDelta):
-            out[-1] = type(event)(last.text + event.text)  # type: ignore[union-attr]
+        if type(event) is kind:
+            run.append(event.text)
+            continue
+        if kind is not None:
+            out.append(kind("".join(run)))
+            kind = None
+        if isinstance(event, TextDelta | ReasoningDelta):
+            kind, run = type(event), [event.text]
         else:
             out.append(event)
+    if kind is not None:
+        out.append(kind("".join(run)))
     return out
 
 

@@ -184,7 +184,9 @@ class TurnReader:
             self._after_terminal(kind, event)
             return []
         if kind == "text-delta":
-            text = event.get("text") if "text" in event else event.get("delta")
+            text = event.get("text")
+            if text is None:
+                text = event.get("delta")
             if isinstance(text, str) and text:
                 self._content = True
                 return [TextDelta(text)]

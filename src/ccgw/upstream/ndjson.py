@@ -60,6 +60,12 @@ class NDJSONDecoder:
         return events
 
     def _decode(self, raw: bytes) -> dict[str, Any] | None:
+        if raw[:1] == b"{":  # the common case: a bare NDJSON line
+            try:
+                value = loads(raw)
+            except JSONDecodeError:
+                return {"type": MALFORMED, "line": raw[:200].decode("utf-8", "replace")}
+            return value if isinstance(value, dict) else {"type": MALFORMED, "line": ""}
         line = raw.strip()
         if not line or line.startswith(_SKIP_PREFIXES):
             return None
