@@ -309,17 +309,20 @@ async def _wait_for_disconnect(request: Request) -> None:
 
 
 async def until_disconnect(request: Request, work: Awaitable[T]) -> T:
-    """Run `work`, cancelling it if the client hangs up first."""
-    task = asyncio.ensure_future(work)
+    """Await `work` here, cancelling it if the client hangs up first (one watcher task, no waits)."""
+    current = asyncio.current_task()
+    assert current is not None
     watcher = asyncio.ensure_future(_wait_for_disconnect(request))
+    watcher.add_done_callback(lambda done: done.cancelled() or current.cancel())
     try:
-        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
-        if not task.done():
-            raise ClientDisconnected
-        return task.result()
+        return await work
+    except asyncio.CancelledError:
+        if watcher.done() and not watcher.cancelled():
+            current.uncancel()
+            raise ClientDisconnected from None
+        raise
     finally:
         watcher.cancel()
-        task.cancel()
 
 
 async def respond(

@@ -7,6 +7,8 @@ answered it; for exact totals across workers use `GET /usage`, which is shared.
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from ccgw.usage import UsageRecord
@@ -18,6 +20,7 @@ _TTFT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self.requests = Counter(
             "ccgw_requests", "Model requests by endpoint, model and outcome", ["endpoint", "model", "status"],
             registry=self.registry,
@@ -41,11 +44,19 @@ class Metrics:
         )
         self.in_flight = Gauge("ccgw_streams_in_flight", "Upstream generations currently open", registry=self.registry)
 
+    def _child(self, metric: Any, *labels: str) -> Any:
+        # `labels()` validates and hashes on every call; children are cached per label values.
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
     def observe(self, record: UsageRecord) -> None:
-        self.requests.labels(record.endpoint, record.model, record.status).inc()
-        self.latency.labels(record.endpoint).observe(record.latency_ms / 1000)
+        self._child(self.requests, record.endpoint, record.model, record.status).inc()
+        self._child(self.latency, record.endpoint).observe(record.latency_ms / 1000)
         if record.ttft_ms is not None:
-            self.ttft.labels(record.endpoint).observe(record.ttft_ms / 1000)
+            self._child(self.ttft, record.endpoint).observe(record.ttft_ms / 1000)
         for kind, value in (
             ("prompt", record.input_tokens),
             ("completion", record.output_tokens),
@@ -54,9 +65,9 @@ class Metrics:
             ("reasoning", record.reasoning_tokens),
         ):
             if value:
-                self.tokens.labels(record.model, kind).inc(value)
+                self._child(self.tokens, record.model, kind).inc(value)
         if record.cost_micro:
-            self.cost.labels(record.model).inc(record.cost_micro / 1_000_000)
+            self._child(self.cost, record.model).inc(record.cost_micro / 1_000_000)
 
     def upstream_error(self, kind: str) -> None:
         self.upstream_errors.labels(kind).inc()

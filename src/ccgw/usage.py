@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import sys
@@ -100,9 +101,18 @@ def iso(epoch: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch)) + f".{int(epoch % 1 * 1000):03d}Z"
 
 
+@functools.lru_cache(maxsize=4)
+def _labels_of_minute(minute: int) -> dict[str, str]:
+    moment = time.gmtime(minute * 60)
+    labels = {period: time.strftime(pattern, moment) for period, pattern in PERIODS.items()}
+    labels["day_key"], labels["hour_key"] = time.strftime("%Y-%m-%d", moment), time.strftime("%Y-%m-%dT%H", moment)
+    return labels
+
+
 def bucket_labels(epoch: float) -> dict[str, str]:
-    moment = time.gmtime(epoch)
-    return {period: time.strftime(pattern, moment) for period, pattern in PERIODS.items()}
+    """The limit buckets `epoch` falls in (the same for a whole minute, so computed once per minute)."""
+    labels = _labels_of_minute(int(epoch // 60))
+    return {period: labels[period] for period in PERIODS}
 
 
 def empty_tree() -> Tree:
@@ -266,12 +276,12 @@ class UsageStore:
     def record(self, record: UsageRecord) -> None:
         counters = record.counters()
         _add(self._pending, counters)
-        moment = time.gmtime(record.at)
+        moment = _labels_of_minute(int(record.at // 60))
         labels = (
             ("by_key", record.key),
             ("by_model", record.model),
-            ("by_day", time.strftime("%Y-%m-%d", moment)),
-            ("by_hour", time.strftime("%Y-%m-%dT%H", moment)),
+            ("by_day", moment["day_key"]),
+            ("by_hour", moment["hour_key"]),
         )
         for name, label in labels:
             _add(self._pending[name].setdefault(label, {}), counters)
