@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Final
@@ -22,6 +23,8 @@ from ccgw import errors
 from ccgw.upstream.client import GenerateStream
 from ccgw.upstream.events import Event, Failure, Finish, TurnReader, Usage
 from ccgw.upstream.ndjson import NDJSONDecoder
+
+log = logging.getLogger("ccgw.turns")
 
 KEEPALIVE: Final = object()
 DRAIN_SECONDS = 2.0  # after `finish`, how long to wait for the trailing cost metadata
@@ -65,6 +68,10 @@ class TurnGroup:
                     self._queue.put_nowait((index, batch + reader.end()))
             except errors.GatewayError as exc:
                 self._queue.put_nowait((index, reader.fail(exc)))
+            except Exception as exc:  # a bug must end the answer as a failure, never as a quiet success
+                log.exception("reading the upstream stream failed")
+                failure = errors.UpstreamError(f"The gateway failed reading the answer ({type(exc).__name__})")
+                self._queue.put_nowait((index, reader.fail(failure)))
             if isinstance(reader.terminal, Finish):
                 await self._drain(chunks, decoder, reader)
         finally:
