@@ -313,3 +313,34 @@ def test_body_over_cap_is_413_declared_or_chunked(app_factory: Any) -> None:
     anthropic = client.post("/v1/messages", content=big)
     assert anthropic.status_code == 413
     assert anthropic.json()["error"]["type"] == "request_too_large"
+
+
+def test_chat_edge_refuses_deep_nesting_long_model_and_numbers_as_strings(client: TestClient) -> None:
+    deep: Any = "x"
+    for _ in range(300):  # orjson cannot write this back (limit 254): it was a 500 when echoed or forwarded
+        deep = {"a": deep}
+    for body, param in (
+        ({**CHAT, "metadata": deep}, None),
+        ({**CHAT, "model": "m" * 10_000}, "model"),
+        ({**CHAT, "temperature": "0.5"}, "temperature"),
+        ({**CHAT, "top_p": True}, "top_p"),
+        ({**CHAT, "functions": True}, "functions"),
+    ):
+        response = client.post("/v1/chat/completions", json=body)
+        assert response.status_code == 400, response.text
+        assert response.json()["error"]["param"] == param
+        assert len(response.json()["error"]["message"]) < 200
+
+
+def test_unexpected_error_reading_the_stream_is_a_failure_not_a_success(
+    client: TestClient, upstream: respx.MockRouter, monkeypatch: Any
+) -> None:
+    from ccgw.upstream.ndjson import NDJSONDecoder
+
+    def broken(self: Any, chunk: bytes) -> Any:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(NDJSONDecoder, "feed", broken)
+    response = client.post("/v1/chat/completions", json={**CHAT, "stream": True})
+    assert response.status_code == 502
+    assert "RuntimeError" in response.json()["error"]["message"]

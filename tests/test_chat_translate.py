@@ -296,3 +296,37 @@ def test_request_images_from_parallel_tool_results_follow_the_whole_run() -> Non
     assert [m["role"] for m in messages] == ["user", "assistant", "tool", "user"]
     assert [p["toolName"] for p in messages[2]["content"]] == ["shot", "ls"]
     assert messages[3]["content"][1]["type"] == "image"
+
+
+@pytest.mark.parametrize(
+    "messages",
+    [
+        [{"role": "user", "content": "x"}, {"role": "function", "name": "", "content": "r"}],
+        [{"role": "assistant", "tool_calls": [{"id": "c1", "function": {"name": ""}}]}],
+        [{"role": "assistant", "function_call": {"name": "", "arguments": "{}"}}],
+    ],
+)
+def test_request_empty_function_name_is_400_not_forwarded(messages: list[dict[str, Any]]) -> None:
+    with pytest.raises(InvalidRequestError, match="name"):
+        translate({"messages": messages})
+
+
+def test_request_error_quotes_a_huge_value_briefly() -> None:
+    with pytest.raises(InvalidRequestError, match="unknown content part type 'xxx") as caught:
+        translate({"messages": [{"role": "user", "content": [{"type": "x" * 100_000}]}]})
+    assert len(caught.value.message) < 200
+
+
+def test_request_legacy_function_ids_aliased_like_tool_ids() -> None:
+    name = "f" * 100
+    params = translate(
+        {
+            "messages": [
+                {"role": "assistant", "function_call": {"name": name, "arguments": "{}"}},
+                {"role": "function", "name": name, "content": "r"},
+            ]
+        }
+    )
+    call = params["messages"][0]["content"][-1]
+    result = params["messages"][1]["content"][0]
+    assert len(call["toolCallId"]) <= 64 and result["toolCallId"] == call["toolCallId"]

@@ -196,3 +196,18 @@ def test_stream_failure_is_one_error_event_and_nothing_else() -> None:
     kinds = [p["type"] for p in payloads]
     assert "message_delta" not in kinds
     assert "message_stop" not in kinds
+
+
+def test_request_error_quotes_a_huge_block_type_briefly() -> None:
+    with pytest.raises(InvalidRequestError, match="unknown block type 'xxx") as caught:
+        translate({"messages": [{"role": "user", "content": [{"type": "x" * 100_000}]}]})
+    assert len(caught.value.message) < 200
+
+
+@pytest.mark.parametrize("stops", [True, 5, "stop", [1]])
+def test_request_stop_sequences_must_be_strings_even_unvalidated(stops: Any) -> None:
+    # count_tokens' schema does not declare stop_sequences, so the translator is the only check
+    with pytest.raises(InvalidRequestError, match="stop_sequences"):
+        messages_request.to_upstream(
+            {"model": "m", "messages": [{"role": "user", "content": "x"}], "stop_sequences": stops}, CTX
+        )

@@ -598,3 +598,9 @@ def test_sdk_create_stream_and_non_stream_agree() -> None:
     response = client.responses.create(model="m", input="hi")
     assert response.output_text == "Hi there"
     assert response.model_dump() == events[-1].response.model_dump()
+
+
+def test_request_error_quotes_a_huge_item_type_briefly() -> None:
+    with pytest.raises(InvalidRequestError, match="input items of type 'xxx") as caught:
+        translate({"input": [{"type": "x" * 100_000}]})
+    assert len(caught.value.message) < 200

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ccgw.errors import GatewayError, NotFoundError
+from ccgw.translate.common import shown
 
 log = logging.getLogger("ccgw.catalog")
 
@@ -211,7 +212,7 @@ class Catalog:
             model = self._lookup(target)
         if model is None:
             raise NotFoundError(
-                f"The model {name!r} does not exist or is not served by Command Code; GET /v1/models lists them",
+                f"The model {shown(name)} does not exist or is not served by Command Code; GET /v1/models lists them",
                 code="model_not_found",
                 param="model",
             )

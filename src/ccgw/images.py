@@ -19,6 +19,7 @@ import httpx
 
 from ccgw.config import ImageSettings
 from ccgw.errors import InvalidRequestError
+from ccgw.translate.common import shown
 
 MAX_REDIRECTS = 3
 
@@ -69,24 +70,28 @@ class ImageFetcher:
             async with asyncio.timeout(self._settings.timeout):
                 return await self._fetch(url)
         except TimeoutError:
-            raise InvalidRequestError(f"Image {url!r}: no answer within {self._settings.timeout:g} s") from None
+            raise InvalidRequestError(f"Image {shown(url)}: no answer within {self._settings.timeout:g} s") from None
+        except (httpx.InvalidURL, UnicodeError):
+            raise InvalidRequestError(f"Image {shown(url)}: not a valid URL") from None
         except httpx.HTTPError as exc:
-            raise InvalidRequestError(f"Image {url!r}: cannot be fetched ({type(exc).__name__})") from None
+            raise InvalidRequestError(f"Image {shown(url)}: cannot be fetched ({type(exc).__name__})") from None
 
     async def _target(self, url: httpx.URL, original: str) -> tuple[httpx.URL, dict[str, str], dict[str, str]]:
         """The URL to connect to (host replaced by a checked address), Host header, TLS name."""
         if url.scheme not in ("http", "https") or not url.host:
-            raise InvalidRequestError(f"Image {original!r}: only http and https URLs can be fetched")
+            raise InvalidRequestError(f"Image {shown(original)}: only http and https URLs can be fetched")
         port = url.port or (443 if url.scheme == "https" else 80)
+        if not 0 < port < 65536:
+            raise InvalidRequestError(f"Image {shown(original)}: port {port} is out of range")
         try:
             addresses = await self._resolver(url.host, port)
         except OSError:
-            raise InvalidRequestError(f"Image {original!r}: host {url.host!r} does not resolve") from None
+            raise InvalidRequestError(f"Image {shown(original)}: host {url.host!r} does not resolve") from None
         if not addresses:
-            raise InvalidRequestError(f"Image {original!r}: host {url.host!r} does not resolve")
+            raise InvalidRequestError(f"Image {shown(original)}: host {url.host!r} does not resolve")
         if not self._settings.allow_private and not all(is_public(a) for a in addresses):
             raise InvalidRequestError(
-                f"Image {original!r}: {url.host!r} is a private, loopback or link-local address; "
+                f"Image {shown(original)}: {url.host!r} is a private, loopback or link-local address; "
                 "set images.allow_private to fetch from it"
             )
         pinned = url.copy_with(host=addresses[0])
@@ -107,23 +112,23 @@ class ImageFetcher:
                 return await self._read_image(response, original)
             finally:
                 await response.aclose()
-        raise InvalidRequestError(f"Image {original!r}: more than {MAX_REDIRECTS} redirects")
+        raise InvalidRequestError(f"Image {shown(original)}: more than {MAX_REDIRECTS} redirects")
 
     async def _read_image(self, response: httpx.Response, original: str) -> str:
         if response.status_code != 200:
-            raise InvalidRequestError(f"Image {original!r}: the server answered HTTP {response.status_code}")
+            raise InvalidRequestError(f"Image {shown(original)}: the server answered HTTP {response.status_code}")
         mime = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if not mime.startswith("image/"):
-            raise InvalidRequestError(f"Image {original!r}: content type {mime or '(none)'!r} is not an image")
+            raise InvalidRequestError(f"Image {shown(original)}: content type {mime or '(none)'!r} is not an image")
         limit = self._settings.max_bytes
         declared = response.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
-            raise InvalidRequestError(f"Image {original!r}: larger than {limit} bytes")
+            raise InvalidRequestError(f"Image {shown(original)}: larger than {limit} bytes")
         body = bytearray()
         async for chunk in response.aiter_bytes():
             body += chunk
             if len(body) > limit:
-                raise InvalidRequestError(f"Image {original!r}: larger than {limit} bytes")
+                raise InvalidRequestError(f"Image {shown(original)}: larger than {limit} bytes")
         if not body:
-            raise InvalidRequestError(f"Image {original!r}: the server sent an empty body")
+            raise InvalidRequestError(f"Image {shown(original)}: the server sent an empty body")
         return f"data:{mime};base64,{base64.b64encode(body).decode()}"

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+
+MAX_MODEL_NAME = 256  # catalog ids are far shorter; a longer name is an attack, and errors quote it
 
 
 class _Open(BaseModel):
@@ -51,17 +53,18 @@ class StreamOptions(_Open):
 
 
 class ChatCompletionRequest(_Open):
-    model: StrictStr = Field(min_length=1)
+    model: StrictStr = Field(min_length=1, max_length=MAX_MODEL_NAME)
     messages: list[ChatMessage] = Field(min_length=1)
     stream: StrictBool | None = False
     stream_options: StreamOptions | None = None
     max_tokens: StrictInt | None = Field(default=None, ge=1)
     max_completion_tokens: StrictInt | None = Field(default=None, ge=1)
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    top_p: float | None = Field(default=None, ge=0, le=1)
+    temperature: StrictFloat | None = Field(default=None, ge=0, le=2)
+    top_p: StrictFloat | None = Field(default=None, ge=0, le=1)
     n: StrictInt | None = Field(default=None, ge=1, le=8)
     stop: StrictStr | list[StrictStr] | None = None
     tools: list[ToolDef] | None = None
+    functions: list[FunctionDef] | None = None  # the legacy spelling of `tools`
     tool_choice: StrictStr | dict[str, Any] | None = None
     parallel_tool_calls: StrictBool | None = None
     reasoning_effort: StrictStr | None = None
@@ -81,13 +84,13 @@ class AnthropicTool(_Open):
 
 
 class MessagesRequest(_Open):
-    model: StrictStr = Field(min_length=1)
+    model: StrictStr = Field(min_length=1, max_length=MAX_MODEL_NAME)
     messages: list[AnthropicMessage] = Field(min_length=1)
     system: StrictStr | list[dict[str, Any]] | None = None
     max_tokens: StrictInt | None = Field(default=None, ge=1)
     stream: StrictBool | None = False
-    temperature: float | None = Field(default=None, ge=0, le=1)
-    top_p: float | None = Field(default=None, ge=0, le=1)
+    temperature: StrictFloat | None = Field(default=None, ge=0, le=1)
+    top_p: StrictFloat | None = Field(default=None, ge=0, le=1)
     top_k: StrictInt | None = Field(default=None, ge=0)
     stop_sequences: list[StrictStr] | None = None
     tools: list[AnthropicTool] | None = None
@@ -97,20 +100,20 @@ class MessagesRequest(_Open):
 
 
 class CountTokensRequest(_Open):
-    model: StrictStr = Field(min_length=1)
+    model: StrictStr = Field(min_length=1, max_length=MAX_MODEL_NAME)
     messages: list[AnthropicMessage] = Field(min_length=1)
     system: StrictStr | list[dict[str, Any]] | None = None
     tools: list[AnthropicTool] | None = None
 
 
 class ResponsesRequest(_Open):
-    model: StrictStr = Field(min_length=1)
+    model: StrictStr = Field(min_length=1, max_length=MAX_MODEL_NAME)
     input: StrictStr | list[dict[str, Any]]
     instructions: StrictStr | None = None
     stream: StrictBool | None = False
     max_output_tokens: StrictInt | None = Field(default=None, ge=1)
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    top_p: float | None = Field(default=None, ge=0, le=1)
+    temperature: StrictFloat | None = Field(default=None, ge=0, le=2)
+    top_p: StrictFloat | None = Field(default=None, ge=0, le=1)
     tools: list[dict[str, Any]] | None = None
     tool_choice: StrictStr | dict[str, Any] | None = None
     reasoning: dict[str, Any] | None = None

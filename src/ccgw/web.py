@@ -19,6 +19,7 @@ log = logging.getLogger("ccgw")
 M = TypeVar("M", bound=BaseModel)
 
 REQUEST_ID_HEADER = "x-request-id"
+MAX_JSON_DEPTH = 200  # orjson writes at most 254 levels; the rest is room for what wraps client values
 
 
 class JSONResponse(Response):
@@ -119,12 +120,28 @@ async def read_json(request: Request, model: type[M]) -> dict[str, Any]:
         raise errors.InvalidRequestError(f"The request body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise errors.InvalidRequestError("The request body must be a JSON object")
+    if nests_deeper(data, MAX_JSON_DEPTH):
+        raise errors.InvalidRequestError(
+            f"The request body nests arrays and objects deeper than {MAX_JSON_DEPTH} levels"
+        )
     try:
         model.model_validate(data)
     except ValidationError as exc:
         message, param = describe_validation(exc)
         raise errors.InvalidRequestError(message, param=param) from None
     return data
+
+
+def nests_deeper(value: Any, limit: int) -> bool:
+    """Whether `value` nests arrays and objects more than `limit` levels deep (iterative: any depth is safe)."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 def error_response(exc: errors.GatewayError, path: str) -> JSONResponse:

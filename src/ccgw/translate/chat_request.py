@@ -59,7 +59,7 @@ def _user_parts(content: Any, where: str, ctx: Context) -> list[dict[str, Any]]:
         elif kind in ("input_audio", "file", "input_file"):
             raise InvalidRequestError(f"{at}: {kind} parts are not supported (text and images only)", param=at)
         else:
-            raise InvalidRequestError(f"{at}: unknown content part type {kind!r}", param=at)
+            raise InvalidRequestError(f"{at}: unknown content part type {common.shown(kind)}", param=at)
     return parts
 
 
@@ -78,8 +78,8 @@ def _assistant(message: dict[str, Any], where: str, ids: ToolIds, names: dict[st
     for i, call in enumerate(calls):
         at = f"{where}.tool_calls[{i}]"
         function = call.get("function") if isinstance(call, dict) else None
-        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
-            raise InvalidRequestError(f"{at}: needs function.name", param=at)
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str) or not function["name"]:
+            raise InvalidRequestError(f"{at}: needs a function.name", param=at)
         call_id = ids.upstream(call.get("id"), f"{at}.id")
         names[call_id] = function["name"]
         parts.append(common.tool_call_part(call_id, function["name"], function.get("arguments")))
@@ -90,8 +90,12 @@ def _tool_result(
     message: dict[str, Any], where: str, ids: ToolIds, names: dict[str, str], ctx: Context
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     if message["role"] == "function":
-        name = str(message.get("name") or "")
-        call_id = f"call_legacy_{name}"
+        name = message.get("name")
+        if not isinstance(name, str) or not name:
+            raise InvalidRequestError(
+                f"{where}.name: a function message needs the function's name", param=f"{where}.name"
+            )
+        call_id = ids.upstream(f"call_legacy_{name}", f"{where}.name")
     else:
         call_id = ids.upstream(message.get("tool_call_id"), f"{where}.tool_call_id")
         name = names.get(call_id) or str(message.get("name") or "") or "unknown_tool"
@@ -145,7 +149,9 @@ def _tools(body: dict[str, Any]) -> list[dict[str, Any]]:
         where = f"tools[{i}]"
         if not isinstance(tool, dict) or tool.get("type", "function") != "function":
             kind = tool.get("type") if isinstance(tool, dict) else tool
-            raise InvalidRequestError(f"{where}: only function tools are supported, not {kind!r}", param=where)
+            raise InvalidRequestError(
+                f"{where}: only function tools are supported, not {common.shown(kind)}", param=where
+            )
         function = tool.get("function")
         if not isinstance(function, dict):
             raise InvalidRequestError(f"{where}.function: must be an object", param=f"{where}.function")

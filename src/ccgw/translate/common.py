@@ -66,6 +66,12 @@ class UpstreamRequest:
     conversation: str = ""  # stable seed for the thread id
 
 
+def shown(value: Any, limit: int = 60) -> str:
+    """`repr(value)` cut to `limit` characters: an error names the bad value, it never echoes 100 kB back."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def clamp_max_tokens(requested: Any, default: int, param: str = "max_tokens") -> int:
     """The client's output cap, or the CLI's default, within what the upstream accepts."""
     if requested is None:
@@ -108,7 +114,7 @@ def openai_tool_choice(choice: Any) -> dict[str, Any]:
         name = function.get("name") if isinstance(function, dict) else choice.get("name")
         if isinstance(name, str) and name:
             return {"type": "tool", "name": name}
-    raise InvalidRequestError(f"tool_choice: unsupported value {choice!r}", param="tool_choice")
+    raise InvalidRequestError(f"tool_choice: unsupported value {shown(choice)}", param="tool_choice")
 
 
 def response_format_instruction(value: Any) -> str | None:
@@ -142,7 +148,9 @@ def data_url_part(url: str, where: str, max_bytes: int) -> dict[str, Any]:
         raise InvalidRequestError(f"{where}: image is not a base64 data URL or http(s) URL", param=where)
     mime = (match.group("mime") or "").lower()
     if not mime.startswith("image/"):
-        raise InvalidRequestError(f"{where}: data URL media type {mime or '(none)'!r} is not an image", param=where)
+        raise InvalidRequestError(
+            f"{where}: data URL media type {shown(mime or '(none)')} is not an image", param=where
+        )
     data = match.group("data").strip()
     if not data:
         raise InvalidRequestError(f"{where}: image data is empty", param=where)
@@ -185,7 +193,7 @@ def tool_spec(name: Any, description: Any, schema: Any, where: str) -> dict[str,
         schema.setdefault("properties", {})
     elif root != "object":
         raise InvalidRequestError(
-            f"{where}: tool {name!r} parameters must be a JSON Schema of type 'object', not {root!r}",
+            f"{where}: tool {shown(name)} parameters must be a JSON Schema of type 'object', not {shown(root)}",
             param=where,
         )
     return {

@@ -88,7 +88,9 @@ def _tool_result(
         elif inner["type"] == "image":
             images.append(common.image_part(_image_url(inner), at, ctx))
         else:
-            raise InvalidRequestError(f"{at}: tool results may hold text and images, not {inner['type']!r}", param=at)
+            raise InvalidRequestError(
+                f"{at}: tool results may hold text and images, not {common.shown(inner['type'])}", param=at
+            )
     name = names.get(call_id, "unknown_tool")
     part = common.tool_result_part(call_id, name, "\n".join(texts), is_error=block.get("is_error") is True)
     return part, images
@@ -114,7 +116,7 @@ def _user(
         elif kind in ("document", "search_result", "container_upload"):
             raise InvalidRequestError(f"{at}: {kind} blocks are not supported (text, images and tools only)", param=at)
         else:
-            raise InvalidRequestError(f"{at}: unknown block type {kind!r} in a user message", param=at)
+            raise InvalidRequestError(f"{at}: unknown block type {common.shown(kind)} in a user message", param=at)
     out: list[dict[str, Any]] = []
     if results:
         out.append({"role": "tool", "content": results})
@@ -183,6 +185,15 @@ def _tool_choice(choice: Any) -> dict[str, Any]:
     raise InvalidRequestError("tool_choice: must be auto, any, none, or {type: tool, name}", param="tool_choice")
 
 
+def _stops(value: Any) -> tuple[str, ...]:
+    """Checked here, not only at the edge: count_tokens' schema does not declare `stop_sequences`."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
+        raise InvalidRequestError("stop_sequences: must be an array of strings", param="stop_sequences")
+    return tuple(s for s in value if s)
+
+
 def _effort(body: dict[str, Any], model: str) -> str | None:
     output = body.get("output_config")
     if isinstance(output, dict) and isinstance(output.get("effort"), str):
@@ -219,10 +230,9 @@ def to_upstream(body: dict[str, Any], ctx: Context) -> UpstreamRequest:
     effort = _effort(body, ctx.model)
     if effort:
         params["reasoning_effort"] = effort
-    stops = body.get("stop_sequences") or []
     return UpstreamRequest(
         params=params,
         stream=bool(body.get("stream")),
-        stop=tuple(s for s in stops if isinstance(s, str) and s),
+        stop=_stops(body.get("stop_sequences")),
         tool_ids=ids.originals,
     )

@@ -86,7 +86,7 @@ def _image(part: dict[str, Any], where: str, ctx: Context) -> dict[str, Any]:
         return common.image_part(part.get("image_url"), f"{where}.image_url", ctx)
     if kind in ("input_file", "input_audio"):
         raise InvalidRequestError(f"{where}: {kind} parts are not supported (text and images only)", param=where)
-    raise InvalidRequestError(f"{where}: unknown content part type {kind!r}", param=where)
+    raise InvalidRequestError(f"{where}: unknown content part type {common.shown(kind)}", param=where)
 
 
 def _user_parts(content: Any, where: str, ctx: Context) -> list[dict[str, Any]]:
@@ -178,7 +178,9 @@ class _Input:
         elif kind == "item_reference":
             raise InvalidRequestError(f"{where}: item_reference is not supported: {_STATELESS}", param=where)
         else:
-            raise InvalidRequestError(f"{where}: input items of type {kind!r} are not supported", param=where)
+            raise InvalidRequestError(
+                f"{where}: input items of type {common.shown(kind)} are not supported", param=where
+            )
 
     def end(self) -> list[dict[str, Any]]:
         self._flush_turn()
@@ -258,7 +260,9 @@ def _tools(body: dict[str, Any]) -> list[dict[str, Any]]:
         if isinstance(kind, str) and kind in _HOSTED_TOOLS:
             continue
         if not isinstance(tool, dict) or kind != "function":
-            raise InvalidRequestError(f"{where}: only function tools are supported, not {kind!r}", param=where)
+            raise InvalidRequestError(
+                f"{where}: only function tools are supported, not {common.shown(kind)}", param=where
+            )
         tools.append(common.tool_spec(tool.get("name"), tool.get("description"), tool.get("parameters"), where))
     return tools
 
