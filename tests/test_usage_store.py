@@ -110,3 +110,23 @@ def test_store_several_processes_lose_and_double_nothing(tmp_path: Path) -> None
     data = json.loads(path.read_text())
     assert data["total_requests"] == 800
     assert data["prompt_tokens"] == 80_000
+
+
+def test_store_records_arriving_during_a_flush_are_flushed_too(tmp_path: Path) -> None:
+    path = tmp_path / "usage.json"
+
+    async def run() -> int:
+        store = UsageStore(path, interval=0.01)
+        store.load()
+        store.record(record(0))
+        await asyncio.sleep(0.011)  # the first flush has started (its write runs in a thread)
+        store.record(record(1))  # ...and this arrives while it runs
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if path.exists() and json.loads(path.read_text())["total_requests"] == 2:
+                break
+        count = int(json.loads(path.read_text())["total_requests"])
+        await store.close()
+        return count
+
+    assert asyncio.run(run()) == 2  # written by a flush, not only by close()

@@ -365,7 +365,9 @@ class UsageStore:
     # -- flushing --
 
     def _schedule(self) -> None:
-        if self._timer is not None or (self._task is not None and not self._task.done()):
+        # Only a pending timer counts: counts recorded while a flush runs need the next one, and
+        # flushes queue on their lock.
+        if self._timer is not None:
             return
         with contextlib.suppress(RuntimeError):  # no running loop: flushed at close()
             loop = asyncio.get_running_loop()

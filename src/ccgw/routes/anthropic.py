@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 from starlette.requests import Request
@@ -10,44 +10,33 @@ from starlette.responses import Response
 
 from ccgw import sse
 from ccgw.auth import Identity
-from ccgw.gateway import Call, Gateway, StreamFormat, respond
-from ccgw.routes.deps import body_schema, caller, context, get_gateway, require_key
+from ccgw.gateway import Gateway, StreamFormat
+from ccgw.routes.deps import Dialect, body_schema, context, get_gateway, require_key, serve
 from ccgw.schemas import CountTokensRequest, MessagesRequest
 from ccgw.translate import messages_request
+from ccgw.translate.common import UpstreamRequest
 from ccgw.translate.messages_stream import MessagesStream, fold
 from ccgw.translate.token_estimate import estimate_tokens
-from ccgw.web import JSONResponse, read_json, request_id
+from ccgw.web import JSONResponse, read_json
 
 router = APIRouter()
 
-MESSAGES_FORMAT = StreamFormat(encode=sse.named_frames, keepalive=sse.ANTHROPIC_KEEPALIVE)
 _PLACEHOLDER_IMAGE = "data:image/png;base64,iVBORw0KGgo="  # count_tokens prices images, it does not fetch them
+
+
+def _messages(rid: str, model: str, upstream: UpstreamRequest, body: dict[str, Any]) -> MessagesStream:
+    return MessagesStream(message_id="msg_" + rid.removeprefix("req_"), model=model, tool_ids=upstream.tool_ids)
+
+
+MESSAGES = Dialect(
+    "messages", MessagesRequest, messages_request.remote_image_urls, messages_request.to_upstream, _messages,
+    StreamFormat(encode=sse.named_frames, keepalive=sse.ANTHROPIC_KEEPALIVE), fold, id_header="request-id",
+)  # fmt: skip
 
 
 @router.post("/v1/messages", openapi_extra=body_schema("MessagesRequest"))
 async def messages(request: Request) -> Response:
-    gateway, identity = caller(request)
-    started = gateway.clock()
-    body = await read_json(request, MessagesRequest)
-    model = await gateway.catalog.resolve(body["model"])
-    images = await gateway.images.fetch_all(messages_request.remote_image_urls(body))
-    upstream = messages_request.to_upstream(body, context(gateway, model.id, images))
-    rid = request_id(request)
-    group = await gateway.open(upstream, Call(rid, identity, "messages", model.id, started))
-    translator = MessagesStream(
-        message_id="msg_" + rid.removeprefix("req_"), model=model.id, tool_ids=upstream.tool_ids
-    )
-    return await respond(
-        gateway,
-        request,
-        group,
-        translator,
-        gateway.stages(upstream),
-        stream=upstream.stream,
-        fmt=MESSAGES_FORMAT,
-        fold=fold,
-        headers={"request-id": rid},
-    )
+    return await serve(request, MESSAGES)
 
 
 @router.post("/v1/messages/count_tokens", openapi_extra=body_schema("CountTokensRequest"))

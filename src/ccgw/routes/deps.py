@@ -1,14 +1,20 @@
-"""What the routes share: the gateway and identity dependencies, body schemas, the translation context."""
+"""What the routes share: the gateway and the caller, body schemas, and the one path of a model request."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel
 from starlette.requests import Request
+from starlette.responses import Response
 
 from ccgw.auth import Identity, presented_key
-from ccgw.gateway import Gateway
-from ccgw.translate.common import Context
+from ccgw.gateway import Call, Gateway, StreamFormat, respond
+from ccgw.relay import Translator
+from ccgw.translate.common import Context, UpstreamRequest
+from ccgw.web import read_json, request_id
 
 # Dependencies are `async def` on purpose: FastAPI runs plain `def` dependencies in a thread pool,
 # which costs more than the whole rest of a small request.
@@ -51,4 +57,41 @@ def context(gateway: Gateway, model: str, images: dict[str, str]) -> Context:
         images=images,
         reasoning_memory=gateway.memory,
         max_image_bytes=gateway.settings.images.max_bytes,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """What one model endpoint does differently from the others; :func:`serve` does the rest."""
+
+    endpoint: str  # the name usage and metrics use
+    schema: type[BaseModel]
+    image_urls: Callable[[dict[str, Any]], list[str]]
+    to_upstream: Callable[[dict[str, Any], Context], UpstreamRequest]
+    translator: Callable[[str, str, UpstreamRequest, dict[str, Any]], Translator]  # (request id, model, ...)
+    fmt: StreamFormat
+    fold: Callable[[list[dict[str, Any]]], dict[str, Any]]
+    id_header: str | None = None  # a protocol's own request-id header, besides x-request-id
+
+
+async def serve(request: Request, dialect: Dialect) -> Response:
+    """The path of every model request: parse, resolve, translate, open, answer."""
+    gateway, identity = caller(request)
+    started = gateway.clock()
+    body = await read_json(request, dialect.schema)
+    model = await gateway.catalog.resolve(body["model"])
+    images = await gateway.images.fetch_all(dialect.image_urls(body))
+    upstream = dialect.to_upstream(body, context(gateway, model.id, images))
+    rid = request_id(request)
+    group = await gateway.open(upstream, Call(rid, identity, dialect.endpoint, model.id, started))
+    return await respond(
+        gateway,
+        request,
+        group,
+        dialect.translator(rid, model.id, upstream, body),
+        gateway.stages(upstream),
+        stream=upstream.stream,
+        fmt=dialect.fmt,
+        fold=dialect.fold,
+        headers={dialect.id_header: rid} if dialect.id_header else None,
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 from starlette.requests import Request
@@ -11,19 +11,16 @@ from starlette.responses import Response
 
 from ccgw import sse
 from ccgw.auth import Identity
-from ccgw.gateway import Call, Gateway, StreamFormat, respond
-from ccgw.routes.deps import body_schema, caller, context, get_gateway, require_key
+from ccgw.gateway import Gateway, StreamFormat
+from ccgw.routes.deps import Dialect, body_schema, get_gateway, require_key, serve
 from ccgw.schemas import ChatCompletionRequest, ResponsesRequest
-from ccgw.translate import chat_request, responses_request
-from ccgw.translate.chat_stream import ChatStream, fold
+from ccgw.translate import chat_request, chat_stream, responses_request, responses_stream
+from ccgw.translate.chat_stream import ChatStream
+from ccgw.translate.common import UpstreamRequest
 from ccgw.translate.responses_stream import ResponsesStream
-from ccgw.translate.responses_stream import fold as responses_fold
-from ccgw.web import JSONResponse, read_json, request_id
+from ccgw.web import JSONResponse
 
 router = APIRouter()
-
-CHAT_FORMAT = StreamFormat(encode=sse.data_frames, keepalive=sse.OPENAI_KEEPALIVE, trailer=sse.DONE)
-RESPONSES_FORMAT = StreamFormat(encode=sse.named_frames, keepalive=sse.OPENAI_KEEPALIVE)
 
 
 @router.get("/v1/models")
@@ -43,60 +40,42 @@ async def get_model(
     return JSONResponse((await gateway.catalog.resolve(model_id)).openai())
 
 
-@router.post("/v1/chat/completions", openapi_extra=body_schema("ChatCompletionRequest"))
-async def chat_completions(request: Request) -> Response:
-    gateway, identity = caller(request)
-    started = gateway.clock()
-    body = await read_json(request, ChatCompletionRequest)
-    model = await gateway.catalog.resolve(body["model"])
-    images = await gateway.images.fetch_all(chat_request.remote_image_urls(body))
-    upstream = chat_request.to_upstream(body, context(gateway, model.id, images))
-    rid = request_id(request)
-    group = await gateway.open(upstream, Call(rid, identity, "chat.completions", model.id, started))
-    translator = ChatStream(
+def _chat(rid: str, model: str, upstream: UpstreamRequest, body: dict[str, Any]) -> ChatStream:
+    return ChatStream(
         completion_id="chatcmpl-" + rid.removeprefix("req_"),
-        model=model.id,
+        model=model,
         created=int(time.time()),
         n=upstream.n,
         include_usage=upstream.include_usage or not upstream.stream,
         tool_ids=upstream.tool_ids,
     )
-    return await respond(
-        gateway,
-        request,
-        group,
-        translator,
-        gateway.stages(upstream),
-        stream=upstream.stream,
-        fmt=CHAT_FORMAT,
-        fold=fold,
-    )
 
 
-@router.post("/v1/responses", openapi_extra=body_schema("ResponsesRequest"))
-async def responses(request: Request) -> Response:
-    gateway, identity = caller(request)
-    started = gateway.clock()
-    body = await read_json(request, ResponsesRequest)
-    model = await gateway.catalog.resolve(body["model"])
-    images = await gateway.images.fetch_all(responses_request.remote_image_urls(body))
-    upstream = responses_request.to_upstream(body, context(gateway, model.id, images))
-    rid = request_id(request)
-    group = await gateway.open(upstream, Call(rid, identity, "responses", model.id, started))
-    translator = ResponsesStream(
+def _responses(rid: str, model: str, upstream: UpstreamRequest, body: dict[str, Any]) -> ResponsesStream:
+    return ResponsesStream(
         response_id="resp_" + rid.removeprefix("req_"),
-        model=model.id,
+        model=model,
         created_at=int(time.time()),
         request_echo=responses_request.request_echo(body),
         tool_ids=upstream.tool_ids,
     )
-    return await respond(
-        gateway,
-        request,
-        group,
-        translator,
-        gateway.stages(upstream),
-        stream=upstream.stream,
-        fmt=RESPONSES_FORMAT,
-        fold=responses_fold,
-    )
+
+
+CHAT = Dialect(
+    "chat.completions", ChatCompletionRequest, chat_request.remote_image_urls, chat_request.to_upstream, _chat,
+    StreamFormat(encode=sse.data_frames, keepalive=sse.OPENAI_KEEPALIVE, trailer=sse.DONE), chat_stream.fold,
+)  # fmt: skip
+RESPONSES = Dialect(
+    "responses", ResponsesRequest, responses_request.remote_image_urls, responses_request.to_upstream, _responses,
+    StreamFormat(encode=sse.named_frames, keepalive=sse.OPENAI_KEEPALIVE), responses_stream.fold,
+)  # fmt: skip
+
+
+@router.post("/v1/chat/completions", openapi_extra=body_schema("ChatCompletionRequest"))
+async def chat_completions(request: Request) -> Response:
+    return await serve(request, CHAT)
+
+
+@router.post("/v1/responses", openapi_extra=body_schema("ResponsesRequest"))
+async def responses(request: Request) -> Response:
+    return await serve(request, RESPONSES)
