@@ -26,7 +26,7 @@ from ccgw.images import ImageFetcher, Resolver, system_resolver
 from ccgw.routes import anthropic, openai, ops
 from ccgw.schemas import ChatCompletionRequest, CountTokensRequest, MessagesRequest, ResponsesRequest
 from ccgw.usage import UsageStore
-from ccgw.web import BodyLimitMiddleware, RequestIdMiddleware, error_response, request_id
+from ccgw.web import EdgeMiddleware, error_response, request_id
 
 log = logging.getLogger("ccgw")
 
@@ -106,8 +106,7 @@ def create_app(
         allow_headers=["*"],
         expose_headers=["x-request-id", "retry-after"],
     )
-    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(EdgeMiddleware, body_limit=settings.max_body_bytes)
     _register_schemas(app)
     return app
 
