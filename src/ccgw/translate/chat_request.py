@@ -37,30 +37,13 @@ def _image_url(part: dict[str, Any]) -> Any:
     return value.get("url") if isinstance(value, dict) else value
 
 
-def _user_parts(content: Any, where: str, ctx: Context) -> list[dict[str, Any]]:
-    if isinstance(content, str):
-        return [common.text_part(content)] if content else []
-    if content is None:
-        return []
-    if not isinstance(content, list):
-        raise InvalidRequestError(f"{where}: content must be a string or an array of parts", param=where)
-    parts: list[dict[str, Any]] = []
-    for i, part in enumerate(content):
-        at = f"{where}[{i}]"
-        if not isinstance(part, dict):
-            raise InvalidRequestError(f"{at}: content part must be an object", param=at)
-        kind = part.get("type")
-        if kind in ("text", "input_text"):
-            if not isinstance(part.get("text"), str):
-                raise InvalidRequestError(f"{at}: text must be a string", param=at)
-            parts.append(common.text_part(part["text"]))
-        elif kind == "image_url":
-            parts.append(common.image_part(_image_url(part), f"{at}.image_url", ctx))
-        elif kind in ("input_audio", "file", "input_file"):
-            raise InvalidRequestError(f"{at}: {kind} parts are not supported (text and images only)", param=at)
-        else:
-            raise InvalidRequestError(f"{at}: unknown content part type {common.shown(kind)}", param=at)
-    return parts
+def _part(part: dict[str, Any], at: str, ctx: Context) -> dict[str, Any]:
+    kind = part.get("type")
+    if kind == "image_url":
+        return common.image_part(_image_url(part), f"{at}.image_url", ctx)
+    if kind in ("input_audio", "file", "input_file"):
+        raise InvalidRequestError(f"{at}: {kind} parts are not supported (text and images only)", param=at)
+    raise InvalidRequestError(f"{at}: unknown content part type {common.shown(kind)}", param=at)
 
 
 def _assistant(message: dict[str, Any], where: str, ids: ToolIds, names: dict[str, str]) -> dict[str, Any] | None:
@@ -127,7 +110,7 @@ def _messages(body: dict[str, Any], ctx: Context, ids: ToolIds) -> tuple[list[st
             if text:
                 system.append(text)
         elif role == "user":
-            parts = _user_parts(message.get("content"), f"{where}.content", ctx)
+            parts = common.user_parts(message.get("content"), f"{where}.content", lambda p, at: _part(p, at, ctx))
             if parts:
                 messages.append({"role": "user", "content": parts})
         elif role == "assistant":

@@ -12,7 +12,7 @@ import base64
 import binascii
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -70,6 +70,37 @@ def shown(value: Any, limit: int = 60) -> str:
     """`repr(value)` cut to `limit` characters: an error names the bad value, it never echoes 100 kB back."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+TEXT_PART_TYPES = ("text", "input_text", "output_text")
+
+
+def user_parts(
+    content: Any, where: str, convert: Callable[[dict[str, Any], str], dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """OpenAI-style user content (a string, or an array of parts) → upstream parts.
+
+    Text parts are the same in chat and Responses; `convert` turns any other part (at path `at`)
+    into an upstream part, or refuses it.
+    """
+    if isinstance(content, str):
+        return [text_part(content)] if content else []
+    if content is None:
+        return []
+    if not isinstance(content, list):
+        raise InvalidRequestError(f"{where}: content must be a string or an array of parts", param=where)
+    parts: list[dict[str, Any]] = []
+    for i, part in enumerate(content):
+        at = f"{where}[{i}]"
+        if not isinstance(part, dict):
+            raise InvalidRequestError(f"{at}: content part must be an object", param=at)
+        if part.get("type") not in TEXT_PART_TYPES:
+            parts.append(convert(part, at))
+        elif isinstance(part.get("text"), str):
+            parts.append(text_part(part["text"]))
+        else:
+            raise InvalidRequestError(f"{at}: text must be a string", param=at)
+    return parts
 
 
 def clamp_max_tokens(requested: Any, default: int, param: str = "max_tokens") -> int:

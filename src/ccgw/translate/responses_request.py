@@ -37,7 +37,6 @@ _ECHOED = (
     "parallel_tool_calls",
     "user",
 )
-_TEXT_PARTS = ("input_text", "output_text", "text")
 _HOSTED_TOOLS = (
     "web_search",
     "web_search_preview",
@@ -89,31 +88,12 @@ def _image(part: dict[str, Any], where: str, ctx: Context) -> dict[str, Any]:
     raise InvalidRequestError(f"{where}: unknown content part type {common.shown(kind)}", param=where)
 
 
-def _user_parts(content: Any, where: str, ctx: Context) -> list[dict[str, Any]]:
-    if isinstance(content, str):
-        return [common.text_part(content)] if content else []
-    if not isinstance(content, list):
-        raise InvalidRequestError(f"{where}: content must be a string or an array of parts", param=where)
-    parts: list[dict[str, Any]] = []
-    for i, part in enumerate(content):
-        at = f"{where}[{i}]"
-        if not isinstance(part, dict):
-            raise InvalidRequestError(f"{at}: content part must be an object", param=at)
-        if part.get("type") not in _TEXT_PARTS:
-            parts.append(_image(part, at, ctx))
-        elif isinstance(part.get("text"), str):
-            parts.append(common.text_part(part["text"]))
-        else:
-            raise InvalidRequestError(f"{at}: text must be a string", param=at)
-    return parts
-
-
 def _output_images(output: Any, where: str, ctx: Context) -> list[dict[str, Any]]:
     parts = output if isinstance(output, list) else []
     return [
         _image(part, f"{where}[{i}]", ctx)
         for i, part in enumerate(parts)
-        if isinstance(part, dict) and part.get("type") not in _TEXT_PARTS
+        if isinstance(part, dict) and part.get("type") not in common.TEXT_PART_TYPES
     ]
 
 
@@ -201,7 +181,7 @@ class _Input:
                 self._turn.text.append(common.text_part(text))
         elif role == "user":
             self._flush_turn()
-            parts = _user_parts(content, f"{where}.content", self.ctx)
+            parts = common.user_parts(content, f"{where}.content", lambda p, at: _image(p, at, self.ctx))
             if parts:
                 self.messages.append({"role": "user", "content": parts})
         else:
