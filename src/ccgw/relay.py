@@ -75,9 +75,10 @@ async def relay(
 ) -> AsyncIterator[bytes]:
     """The SSE body. After a failure's error frame the stream simply ends (no trailer)."""
     try:
+        group.keep_alive(keepalive_every)
         yield encode(translator.start())
         while translator.failed is None:
-            item = await group.next(keepalive_every)
+            item = await group.next()
             if item is KEEPALIVE:
                 yield keepalive
                 continue
@@ -98,6 +99,8 @@ async def collect(group: TurnGroup, translator: Translator, stages: Sequence[Seq
     frames = translator.start()
     try:
         while (item := await group.next()) is not None:
+            if item is KEEPALIVE:
+                continue
             index, batch = cast(Batch, item)
             for event in coalesce(_through(stages[index], batch)):
                 if isinstance(event, Failure):

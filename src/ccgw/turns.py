@@ -17,9 +17,10 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Final
+from typing import Final, cast
 
 from ccgw import errors
+from ccgw.silence import Silence
 from ccgw.upstream.client import GenerateStream
 from ccgw.upstream.events import Event, Failure, Finish, TurnReader, Usage
 from ccgw.upstream.ndjson import NDJSONDecoder
@@ -42,9 +43,10 @@ class TurnGroup:
         self.usage = Usage()
         self.error: errors.GatewayError | None = None
         self.retried = False  # set when the gateway gave up on this group to try again elsewhere
+        self._keepalive: Silence | None = None
         self._clock = clock
-        self._queue: asyncio.Queue[Batch | None] = asyncio.Queue()
-        self._head: list[Batch | None] = []
+        self._queue: asyncio.Queue[Batch | object | None] = asyncio.Queue()  # object: KEEPALIVE
+        self._head: list[Batch | object | None] = []
         self._on_done = on_done
         self._running = len(streams)
         self._pumps = [asyncio.create_task(self._pump(i, s)) for i, s in enumerate(streams)]
@@ -109,17 +111,24 @@ class TurnGroup:
                 self.error = errors.UpstreamError("The client went away", code="client_disconnected")
         self._on_done(self)
 
-    async def next(self, keepalive: float | None = None) -> Batch | object | None:
-        """The next batch, None when every generation has ended, or KEEPALIVE after `keepalive` s."""
-        if self._head:
-            return self._head.pop(0)
-        if keepalive is None:
-            return await self._queue.get()
-        try:
-            async with asyncio.timeout(keepalive):
-                return await self._queue.get()
-        except TimeoutError:
-            return KEEPALIVE
+    def keep_alive(self, seconds: float) -> None:
+        """From now on, :meth:`next` also returns KEEPALIVE after each `seconds` without a batch."""
+
+        def beat() -> None:
+            self._queue.put_nowait(KEEPALIVE)
+            self._keepalive = Silence(seconds, beat)
+
+        self._keepalive = Silence(seconds, beat)
+
+    async def next(self) -> Batch | object | None:
+        """The next batch, KEEPALIVE (see :meth:`keep_alive`), or None when every generation has ended."""
+        item = self._head.pop(0) if self._head else await self._queue.get()
+        if self._keepalive is not None:
+            if item is None:
+                self._keepalive.cancel()
+            elif item is not KEEPALIVE:
+                self._keepalive.touch()
+        return item
 
     async def settle(self, limit: float) -> None:
         """Hold the response until every generation produced something, or for `limit` seconds.
@@ -135,7 +144,7 @@ class TurnGroup:
                     self._head.append(item)
                     if item is None:
                         break
-                    index, batch = item
+                    index, batch = cast(Batch, item)
                     if batch and isinstance(batch[-1], Failure):
                         self.close()
                         raise batch[-1].error
@@ -153,11 +162,13 @@ class TurnGroup:
         await asyncio.gather(*self._pumps, return_exceptions=True)
 
     def close(self) -> None:
-        """Cancel the generations that have not ended (idempotent).
+        """Cancel the generations that have not ended, and the keep-alives (idempotent).
 
         A generation past its finish is left to read the cost metadata that follows (bounded by
         DRAIN_SECONDS), so its usage is complete.
         """
+        if self._keepalive is not None:
+            self._keepalive.cancel()
         for pump, reader in zip(self._pumps, self.readers, strict=True):
             if reader.terminal is None:
                 pump.cancel()

@@ -19,6 +19,7 @@ import httpx
 from ccgw import errors
 from ccgw.config import Settings
 from ccgw.jsonutil import dumps, loads
+from ccgw.silence import Silence
 from ccgw.upstream import failures
 from ccgw.upstream.envelope import build_envelope, build_headers
 
@@ -54,25 +55,36 @@ class GenerateStream:
         self._idle_timeout = idle_timeout
 
     async def chunks(self) -> AsyncGenerator[bytes, None]:
+        """The body as it arrives; the silence before the first chunk and between two is bounded."""
         raw = cast(AsyncGenerator[bytes, None], self.response.aiter_bytes())
-        timeout = self._first_timeout
+        task = asyncio.current_task()
+        assert task is not None
+        silent: list[float] = []  # the length of the silence that timed out, once one has
+
+        def time_out() -> None:
+            silent.append(watchdog.seconds)
+            task.cancel()
+
+        watchdog = Silence(self._first_timeout, time_out)
         try:
-            while True:
-                try:
-                    async with asyncio.timeout(timeout):
-                        chunk = await anext(raw)
-                except StopAsyncIteration:
-                    return
-                except (TimeoutError, httpx.TimeoutException):
-                    raise errors.UpstreamTimeoutError(
-                        f"Command Code sent nothing for {timeout:g} s", code="upstream_idle_timeout"
-                    ) from None
-                except httpx.HTTPError as exc:
-                    raise transport_error(exc) from exc
-                timeout = self._idle_timeout
+            async for chunk in raw:
+                watchdog.touch()
+                watchdog.seconds = self._idle_timeout
                 if chunk:
                     yield chunk
+        except asyncio.CancelledError:
+            if not silent:
+                raise
+            task.uncancel()
+            raise errors.UpstreamTimeoutError(
+                f"Command Code sent nothing for {silent[0]:g} s", code="upstream_idle_timeout"
+            ) from None
+        except httpx.TimeoutException:
+            raise errors.UpstreamTimeoutError("Command Code went silent", code="upstream_idle_timeout") from None
+        except httpx.HTTPError as exc:
+            raise transport_error(exc) from exc
         finally:
+            watchdog.cancel()
             await raw.aclose()
 
     async def aclose(self) -> None:
