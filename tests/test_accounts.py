@@ -175,3 +175,32 @@ def test_single_upstream_key_is_the_default_account(client: TestClient) -> None:
     assert [a["name"] for a in detail["accounts"]] == ["default"]
     assert UPSTREAM_KEY not in str(detail)
     assert client.get("/health?detail=1", headers={"Authorization": ""}).status_code == 401
+
+
+def test_burst_of_failures_in_flight_does_not_escalate_the_cooldown(app_factory: Any) -> None:
+    from ccgw import errors
+
+    client = app_factory()
+    gateway = client.app.state.gateway  # type: ignore[attr-defined]
+    account = gateway.pool.accounts[0]
+    for _ in range(50):  # fifty requests that were in flight when the upstream stalled
+        gateway.pool.failed(account, errors.UpstreamError("stall"), "m")
+    assert account.failures == 1
+    assert account.cooldown_until - gateway.clock() <= 0.011  # one backoff step (0.01 s in tests), not 60 s
+
+
+def test_a_success_ends_a_transient_cooldown_but_not_a_rate_limit(app_factory: Any) -> None:
+    from ccgw import errors
+
+    client = app_factory()
+    gateway = client.app.state.gateway  # type: ignore[attr-defined]
+    account = gateway.pool.accounts[0]
+    gateway.pool.failed(account, errors.UpstreamError("blip"), "m")
+    account.last_error = errors.UpstreamError("blip")
+    gateway.pool.succeeded(account)
+    assert account.cooldown_until == 0.0
+    limited = errors.RateLimitError("slow down", retry_after=60)
+    gateway.pool.failed(account, limited, "m")
+    account.last_error = limited
+    gateway.pool.succeeded(account)  # a request started before the 429 finished late
+    assert account.cooldown_until > gateway.clock() + 50

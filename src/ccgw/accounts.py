@@ -87,9 +87,12 @@ class AccountPool:
         return max(0.0, min(a.recovers_at(model) for a in self.accounts) - self._clock())
 
     def succeeded(self, account: Account) -> None:
-        account.failures = 0
-        account.reason = ""
-        account.last_error = None
+        """The account answered: a cooldown for a transient failure is over (not one the upstream asked for)."""
+        if account.last_error is None or transient(account.last_error):
+            account.cooldown_until = 0.0
+            account.failures = 0
+            account.reason = ""
+            account.last_error = None
 
     def failed(self, account: Account, error: errors.GatewayError, model: str) -> None:
         """Cool `account` down as `error` deserves (nothing for errors the request itself caused)."""
@@ -99,6 +102,8 @@ class AccountPool:
             return
         if not account_level(error):
             return
+        if transient(error) and now < account.cooldown_until:
+            return  # a request that was already under way when the account cooled: no new evidence
         account.failures += 1
         growth = 2 ** (account.failures - 1)
         if transient(error):
