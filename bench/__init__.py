@@ -1,0 +1,1 @@
+"""Benchmarks of ccgw against the direct upstream and against LiteLLM (see bench/README.md)."""
