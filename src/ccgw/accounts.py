@@ -39,7 +39,7 @@ class Account:
     reason: str = ""
     failures: int = 0  # in a row, for the growing backoffs
     blocked_models: dict[str, float] = field(default_factory=dict)
-    last_error: errors.GatewayError | None = None
+    last_error: errors.GatewayError | None = None  # what cooled it down (or blocked a model) last
 
     def available(self, model: str, now: float) -> bool:
         return now >= self.cooldown_until and now >= self.blocked_models.get(model, 0.0)
@@ -99,6 +99,7 @@ class AccountPool:
         now = self._clock()
         if isinstance(error, errors.PermissionDeniedError) and error.code == "model_not_in_plan":
             account.blocked_models[model] = now + MODEL_BLOCK
+            account.last_error = error
             return
         if not account_level(error):
             return
@@ -116,6 +117,7 @@ class AccountPool:
             wait = min(REFUSED_CAP, REFUSED_BASE * growth)
         account.cooldown_until = max(account.cooldown_until, now + wait)
         account.reason = error.code or type(error).__name__
+        account.last_error = error
 
     def states(self) -> list[dict[str, Any]]:
         """For `/health?detail=1` (never the keys)."""

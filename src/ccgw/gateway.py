@@ -195,14 +195,12 @@ class Gateway:
                 account.plan.guard()
             except errors.RateLimitError as exhausted:
                 self.pool.failed(account, exhausted, model)
-                account.last_error = exhausted
                 continue
             return account
         return None
 
     def _failed(self, account: Account, error: errors.GatewayError, model: str) -> None:
         self.pool.failed(account, error, model)
-        account.last_error = error
         self.metrics.upstream_error(error.code or type(error).__name__)
         if isinstance(error, errors.RateLimitError):
             account.plan.note_exhausted(error.window, error.retry_after)
