@@ -202,3 +202,24 @@ def test_a_success_ends_a_transient_cooldown_but_not_a_rate_limit(app_factory: A
     gateway.pool.failed(account, limited, "m")
     gateway.pool.succeeded(account)  # a request started before the 429 finished late
     assert account.cooldown_until > gateway.clock() + 50
+
+
+def test_a_blocked_model_does_not_keep_the_backoff_growing(app_factory: Any) -> None:
+    # Regression: a MODEL_NOT_IN_PLAN block used to stop successes from resetting the failure count,
+    # so unrelated blips grew the backoff until a healthy account answered every request with a 502.
+    from ccgw import errors
+
+    clock = Clock()
+    client = app_factory(clock=clock)
+    gateway = client.app.state.gateway  # type: ignore[attr-defined]
+    pool, account = gateway.pool, gateway.pool.accounts[0]
+    for _ in range(3):  # a few blips in a row
+        clock.now = max(clock.now, account.cooldown_until)
+        pool.failed(account, errors.UpstreamError("blip"), "m")
+    pool.failed(account, errors.PermissionDeniedError("not in plan", code="model_not_in_plan"), "qwen")
+    clock.now = account.cooldown_until
+    pool.succeeded(account)  # another model answers: the account is healthy again
+    assert account.failures == 0 and account.available("m", clock())
+    assert not account.available("qwen", clock())
+    refusal = account.refusal("qwen", clock())
+    assert refusal is not None and refusal.code == "model_not_in_plan"

@@ -38,14 +38,22 @@ class Account:
     cooldown_until: float = 0.0
     reason: str = ""
     failures: int = 0  # in a row, for the growing backoffs
-    blocked_models: dict[str, float] = field(default_factory=dict)
-    last_error: errors.GatewayError | None = None  # what cooled it down (or blocked a model) last
+    cooled_by: errors.GatewayError | None = None  # the failure behind the current (or last) cooldown
+    blocked_models: dict[str, tuple[float, errors.GatewayError]] = field(default_factory=dict)
 
     def available(self, model: str, now: float) -> bool:
-        return now >= self.cooldown_until and now >= self.blocked_models.get(model, 0.0)
+        return now >= self.recovers_at(model)
 
     def recovers_at(self, model: str) -> float:
-        return max(self.cooldown_until, self.blocked_models.get(model, 0.0))
+        blocked = self.blocked_models.get(model)
+        return max(self.cooldown_until, blocked[0] if blocked else 0.0)
+
+    def refusal(self, model: str, now: float) -> errors.GatewayError | None:
+        """Why this account cannot serve `model` now, as the error the client should see."""
+        blocked = self.blocked_models.get(model)
+        if blocked and now < blocked[0]:
+            return blocked[1]
+        return self.cooled_by if now < self.cooldown_until else None
 
 
 def transient(error: errors.GatewayError) -> bool:
@@ -87,19 +95,22 @@ class AccountPool:
         return max(0.0, min(a.recovers_at(model) for a in self.accounts) - self._clock())
 
     def succeeded(self, account: Account) -> None:
-        """The account answered: a cooldown for a transient failure is over (not one the upstream asked for)."""
-        if account.last_error is None or transient(account.last_error):
+        """The account answered: a cooldown for a transient failure is over (not one the upstream asked for).
+
+        Only the cooldown's own cause decides: a model blocked on this account says nothing about
+        whether the account as a whole is healthy, so it must not keep the backoff growing.
+        """
+        if account.cooled_by is None or transient(account.cooled_by) or self._clock() >= account.cooldown_until:
             account.cooldown_until = 0.0
             account.failures = 0
             account.reason = ""
-            account.last_error = None
+            account.cooled_by = None
 
     def failed(self, account: Account, error: errors.GatewayError, model: str) -> None:
         """Cool `account` down as `error` deserves (nothing for errors the request itself caused)."""
         now = self._clock()
         if isinstance(error, errors.PermissionDeniedError) and error.code == "model_not_in_plan":
-            account.blocked_models[model] = now + MODEL_BLOCK
-            account.last_error = error
+            account.blocked_models[model] = (now + MODEL_BLOCK, error)
             return
         if not account_level(error):
             return
@@ -117,7 +128,7 @@ class AccountPool:
             wait = min(REFUSED_CAP, REFUSED_BASE * growth)
         account.cooldown_until = max(account.cooldown_until, now + wait)
         account.reason = error.code or type(error).__name__
-        account.last_error = error
+        account.cooled_by = error
 
     def states(self) -> list[dict[str, Any]]:
         """For `/health?detail=1` (never the keys)."""
@@ -129,7 +140,7 @@ class AccountPool:
                 "cooldown_seconds": max(0, round(a.cooldown_until - now)),
                 "reason": a.reason or None,
                 "failures_in_a_row": a.failures,
-                "blocked_models": {m: round(u - now) for m, u in a.blocked_models.items() if u > now},
+                "blocked_models": {m: round(u - now) for m, (u, _) in a.blocked_models.items() if u > now},
                 "plan": a.plan.public(),
             }
             for a in self.accounts

@@ -212,8 +212,8 @@ class Gateway:
             return errors.ServiceUnavailableError(NO_KEY_MESSAGE, code="upstream_key_missing")
         if error is not None and (len(accounts) == 1 or not account_level(error)):
             return error
-        if len(accounts) == 1 and accounts[0].last_error is not None:
-            remembered = accounts[0].last_error  # still cooling down from an earlier request
+        remembered = accounts[0].refusal(model, self.clock()) if len(accounts) == 1 else None
+        if remembered is not None:  # the only account is still cooling down from an earlier request
             wait = self.pool.earliest_recovery(model)
             return type(remembered)(remembered.message, code=remembered.code, retry_after=wait)
         wait = self.pool.earliest_recovery(model)
