@@ -192,6 +192,18 @@ def _foreign(meta: dict[str, Any]) -> str:
     return ", ".join(f"{v:.2f} ({k})" for k, v in cores.items()) or "–"
 
 
+def _speed(meta: dict[str, Any]) -> list[str]:
+    if "core_speed_start" not in meta:  # results written before the yardstick existed
+        return []
+    ms = " / ".join(f"{v:.0f}" for _, v in sorted(meta["core_speed_start"].items()))
+    end = " / ".join(f"{v:.0f}" for _, v in sorted(meta["core_speed_end"].items()))
+    return [
+        f"Machine speed: a fixed pure-Python loop (two million additions) took {ms} ms of CPU on core 0 / 1 at the "
+        f"start and {end} ms at the end; every CPU-time and "
+        "latency figure scales with it, so compare runs by it."
+    ]
+
+
 def _shares(shares: dict[str, float]) -> str:
     return " / ".join(f"{100 * v:.0f}%" for _, v in sorted(shares.items()))
 
@@ -210,6 +222,7 @@ def markdown(results: dict[str, Any], plots: list[str]) -> str:
         f"test suites) used, on average, {_foreign(meta)} of its 2 cores during each workload: wall-clock figures were "
         "measured alongside that load. CPU-time figures (proxy CPU per request or per event) are not diluted by "
         "waiting, but do grow when the other hyperthread or the caches are busy.",
+        *_speed(meta),
         "",
         *_earlier(meta),
         "Every figure pairs the same work sent directly to the fake upstream and through the proxy, in",

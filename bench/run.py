@@ -85,6 +85,27 @@ def core_share(seconds: float = 1.0) -> dict[str, float]:
     return shares
 
 
+def core_speed(additions: int = 2_000_000) -> dict[str, float]:
+    """CPU milliseconds a fixed pure-Python loop takes on each core: the machine's speed right now.
+
+    A shared machine's cores can be several times slower at one hour than at another (busy
+    hyperthread siblings, the host's own load), and every CPU-time figure scales with it; this is
+    the yardstick for comparing runs.
+    """
+    before = os.sched_getaffinity(0)
+    speeds = {}
+    try:
+        for core in sorted(before | {int(c) for c in CORES.values()}):
+            os.sched_setaffinity(0, {core})
+            cpu0, total = time.process_time(), 0
+            for i in range(additions):
+                total += i
+            speeds[str(core)] = round(1000 * (time.process_time() - cpu0), 1)
+    finally:
+        os.sched_setaffinity(0, before)
+    return speeds
+
+
 def loadavg() -> str:
     return " ".join(_read("/proc/loadavg").split()[:3])
 
@@ -124,7 +145,7 @@ async def run(args: argparse.Namespace) -> int:
     chosen = set(args.only.split(",")) if args.only else set(WORKLOADS)
     failures: list[str] = []
     started, wall0 = time.strftime("%Y-%m-%d %H:%M:%S %Z"), time.monotonic()
-    load_start, share_start = loadavg(), core_share()
+    load_start, share_start, speed_start = loadavg(), core_share(), core_speed()
     peer = prepare(args, failures)
     args.out.mkdir(parents=True, exist_ok=True)
     workdir = args.out / "raw" / time.strftime("%Y%m%d-%H%M%S")
@@ -177,6 +198,8 @@ async def run(args: argparse.Namespace) -> int:
         "loadavg_end": loadavg(),
         "core_share_start": share_start,
         "core_share_end": core_share(),
+        "core_speed_start": speed_start,
+        "core_speed_end": core_speed(),
         "foreign_cores": foreign,
         "ccgw_version": code_version(),
         "python": platform.python_version(),
