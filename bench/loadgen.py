@@ -8,11 +8,14 @@ Bodies are not kept: each read is scanned for the markers that show a response e
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import httptools
+
+log = logging.getLogger("bench")
 
 RESPONSE_TIMEOUT = 300.0  # seconds a response may take before it counts as an error
 EDGE = 64  # markers are at most this long; a marker split across two reads is still found
@@ -156,11 +159,14 @@ class Connection:
             protocol.transport.write(request.raw)
             async with asyncio.timeout(RESPONSE_TIMEOUT):
                 await future
-        except (OSError, ConnectionError, TimeoutError, httptools.HttpParserError):
+        except (OSError, ConnectionError, TimeoutError, httptools.HttpParserError) as exc:
+            log.warning("request to :%d failed: %s: %s", self.port, type(exc).__name__, exc)
             self.close()
             return Result(0, started, 0.0, 0.0, time.perf_counter(), 0, False)
         ended = time.perf_counter()
         ok = exchange.status == 200 and all(exchange.seen)
+        if not ok:  # say why, so a run's error count can be explained
+            log.warning("request to :%d: status %d, markers seen %s", self.port, exchange.status, exchange.seen)
         return Result(exchange.status, started, exchange.first_byte, exchange.marker_at, ended, exchange.size, ok)
 
     def close(self) -> None:

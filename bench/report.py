@@ -153,7 +153,7 @@ def _profiles(results: dict[str, Any]) -> list[str]:
             lines.append(f"py-spy: {prof['error']}")
         svg = f"Flame graph: [{prof['svg']}]({prof['svg']}); " if prof.get("svg") else ""
         lines.append(
-            f"{svg}folded stacks: [{prof['folded']}]({prof['folded']}) (Python frames; speedscope opens them). "
+            f"{svg}folded stacks: `{prof['folded']}` beside it after a run (git-ignored: large; speedscope opens them). "
             "Shares are of the samples in which a gateway thread held the GIL."
         )
         if prof.get("failed_requests"):
