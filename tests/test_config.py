@@ -135,3 +135,12 @@ def test_config_example_documents_every_key_and_parses() -> None:
         model = type(getattr(settings, section))
         for name in model.model_fields:
             assert f"{name}:" in text, f"{section}.{name}"
+
+
+def test_first_run_note_shows_the_address_it_will_listen_on(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from ccgw import cli
+
+    settings = cli._load(tmp_path / "config.yaml", "127.0.0.1", 11555)
+    assert (settings.host, settings.port) == ("127.0.0.1", 11555)
+    assert "http://127.0.0.1:11555/v1" in capsys.readouterr().out
+    assert yaml.safe_load((tmp_path / "config.yaml").read_text()).get("port", 11434) == 11434  # flags: this run only

@@ -31,12 +31,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(path: Path) -> Settings:
+def _load(path: Path, host: str | None = None, port: int | None = None) -> Settings:
+    """The settings, with `--host`/`--port` applied before the first-run note shows the base URL."""
     try:
         settings, generated = load_settings(path)
     except ConfigError as exc:
         fail(str(exc))
         raise  # unreachable: fail() exits
+    overrides = {k: v for k, v in (("host", host), ("port", port)) if v}
+    if overrides:
+        settings = settings.model_copy(update=overrides)
     if generated:
         announce_first_run(path, settings, generated)
     return settings
@@ -71,9 +75,7 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # httpx logs every upstream request at INFO: one line per call is noise here, and costs time.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    settings = _load(args.config)
-    if args.host or args.port:
-        settings = settings.model_copy(update={k: v for k, v in (("host", args.host), ("port", args.port)) if v})
+    settings = _load(args.config, args.host, args.port)
     logging.getLogger().setLevel(settings.log_level.upper())
     app = build_app(args.config, settings)
     # Long-lived start-up objects move out of the collector's way, and it runs less often: a relayed
