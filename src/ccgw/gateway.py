@@ -212,11 +212,10 @@ class Gateway:
             return errors.ServiceUnavailableError(NO_KEY_MESSAGE, code="upstream_key_missing")
         if error is not None and (len(accounts) == 1 or not account_level(error)):
             return error
+        wait = self.pool.earliest_recovery(model)
         remembered = accounts[0].refusal(model, self.clock()) if len(accounts) == 1 else None
         if remembered is not None:  # the only account is still cooling down from an earlier request
-            wait = self.pool.earliest_recovery(model)
             return type(remembered)(remembered.message, code=remembered.code, retry_after=wait)
-        wait = self.pool.earliest_recovery(model)
         return errors.ServiceUnavailableError(
             f"No healthy Command Code account can serve {model!r} now; the first recovers in {wait or 0:.0f} s",
             code="no_healthy_account",

@@ -61,11 +61,7 @@ class NDJSONDecoder:
 
     def _decode(self, raw: bytes) -> dict[str, Any] | None:
         if raw[:1] == b"{":  # the common case: a bare NDJSON line
-            try:
-                value = loads(raw)
-            except JSONDecodeError:
-                return {"type": MALFORMED, "line": raw[:200].decode("utf-8", "replace")}
-            return value if isinstance(value, dict) else {"type": MALFORMED, "line": ""}
+            return _parse(raw)
         line = raw.strip()
         if not line or line.startswith(_SKIP_PREFIXES):
             return None
@@ -76,10 +72,15 @@ class NDJSONDecoder:
                 return None
         if not line.startswith((b"{", b"[")):
             return None
-        try:
-            value = loads(line)
-        except JSONDecodeError:
-            return {"type": MALFORMED, "line": line[:200].decode("utf-8", "replace")}
-        if not isinstance(value, dict):
-            return {"type": MALFORMED, "line": line[:200].decode("utf-8", "replace")}
+        return _parse(line)
+
+
+def _parse(line: bytes) -> dict[str, Any]:
+    """One JSON line as an event; anything but a JSON object is a MALFORMED event quoting it."""
+    try:
+        value = loads(line)
+    except JSONDecodeError:
+        value = None
+    if isinstance(value, dict):
         return value
+    return {"type": MALFORMED, "line": line[:200].decode("utf-8", "replace")}
