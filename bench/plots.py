@@ -73,11 +73,17 @@ def _added(rows: list[dict[str, Any]], xlabel: str, title: str, targets: dict[st
     return fig
 
 
-def _throughput(rows: list[dict[str, Any]]) -> Figure:
+def _log_log_pair() -> tuple[Figure, tuple[Axes, Axes]]:
+    """Two side-by-side plots, both axes logarithmic."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
     for ax in (left, right):
         ax.set_xscale("log")
         ax.set_yscale("log")
+    return fig, (left, right)
+
+
+def _throughput(rows: list[dict[str, Any]]) -> Figure:
+    fig, (left, right) = _log_log_pair()
     for name, series in _series(rows).items():
         upstream, shade = DIRECT[name.split()[0]]
         for ax, key in ((left, "rps"), (right, "p99_ms")):
@@ -90,10 +96,7 @@ def _throughput(rows: list[dict[str, Any]]) -> Figure:
 
 
 def _stream(rows: list[dict[str, Any]]) -> Figure:
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
-    for ax in (left, right):
-        ax.set_xscale("log")
-        ax.set_yscale("log")
+    fig, (left, right) = _log_log_pair()
     direct_drawn: set[str] = set()
     for name, series in _series(rows).items():
         proxy = name.split()[0]

@@ -67,15 +67,7 @@ class Stack:
 
     def start(self) -> None:
         """Start every server at once (LiteLLM takes long to import), then wait for each."""
-        port = free_port()
-        self.fake = spawn(
-            "fakecc",
-            python_module("tests.fakecc", "--host", HOST, "--port", str(port)),
-            port=port,
-            workdir=self.workdir,
-            ready_path="/_fake/stats",
-            cores=CORES["upstream"],
-        )
+        self.fake = self._spawn_upstream("fakecc", "tests.fakecc", ready_path="/_fake/stats")
         self.gateway = self._spawn_gateway()
         if self.with_peer:
             self._spawn_peer()
@@ -88,6 +80,12 @@ class Stack:
             except RuntimeError as exc:
                 self.peer_error = _gist(str(exc))
                 self.litellm = None
+
+    def _spawn_upstream(self, name: str, module: str, *, ready_path: str) -> Server:
+        """A fake upstream server (`python -m module`), on the upstream core."""
+        port = free_port()
+        argv = python_module(module, "--host", HOST, "--port", str(port))
+        return spawn(name, argv, port=port, workdir=self.workdir, ready_path=ready_path, cores=CORES["upstream"])
 
     def _spawn_gateway(self) -> Server:
         assert self.fake is not None
@@ -110,15 +108,7 @@ class Stack:
         self.gateway = self._spawn_gateway().wait_ready()
 
     def _spawn_peer(self) -> None:
-        port = free_port()
-        self.openai_fake = spawn(
-            "openai-fake",
-            python_module("bench.openai_fake", "--host", HOST, "--port", str(port)),
-            port=port,
-            workdir=self.workdir,
-            ready_path="/health",
-            cores=CORES["upstream"],
-        )
+        self.openai_fake = self._spawn_upstream("openai-fake", "bench.openai_fake", ready_path="/health")
         try:
             self.litellm = peer_litellm.spawn(self.workdir, self.openai_fake.url, CORES["proxy"])
         except (RuntimeError, OSError) as exc:
