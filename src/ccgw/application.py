@@ -23,10 +23,17 @@ from ccgw import errors
 from ccgw.config import Settings
 from ccgw.gateway import ClientDisconnected, Gateway
 from ccgw.images import ImageFetcher, Resolver, system_resolver
-from ccgw.routes import anthropic, openai, ops
-from ccgw.schemas import ChatCompletionRequest, CountTokensRequest, MessagesRequest, ResponsesRequest
+from ccgw.routes import anthropic, gemini, openai, ops
+from ccgw.schemas import (
+    ChatCompletionRequest,
+    CountGeminiTokensRequest,
+    CountTokensRequest,
+    GenerateContentRequest,
+    MessagesRequest,
+    ResponsesRequest,
+)
 from ccgw.usage import UsageStore
-from ccgw.web import EdgeMiddleware, error_response, request_id
+from ccgw.web import EdgeMiddleware, error_response, request_id, request_protocol
 
 log = logging.getLogger("ccgw")
 
@@ -99,6 +106,7 @@ def create_app(
     app.include_router(ops.router)
     app.include_router(openai.router)
     app.include_router(anthropic.router)
+    app.include_router(gemini.router)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=list(settings.cors_origins),
@@ -114,13 +122,14 @@ def create_app(
 def _install_error_handlers(app: FastAPI) -> None:
     async def gateway_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, errors.GatewayError)
-        return error_response(exc, request.url.path)
+        return error_response(exc, request.url.path, request_protocol(request))
 
     async def validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
-        return error_response(errors.InvalidRequestError(f"{where}: {first.get('msg')}", param=where), request.url.path)
+        invalid = errors.InvalidRequestError(f"{where}: {first.get('msg')}", param=where)
+        return error_response(invalid, request.url.path, request_protocol(request))
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -131,7 +140,7 @@ def _install_error_handlers(app: FastAPI) -> None:
             mapped = errors.MethodNotAllowedError(f"{request.method} is not allowed on {request.url.path}")
         else:
             mapped = errors.InvalidRequestError(str(exc.detail))
-        return error_response(mapped, request.url.path)
+        return error_response(mapped, request.url.path, request_protocol(request))
 
     async def disconnected(request: Request, exc: Exception) -> Response:
         return Response(status_code=499)  # nobody is listening; nginx's "client closed request"
@@ -139,7 +148,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error in %s %s (request %s)", request.method, request.url.path, request_id(request))
         error = errors.GatewayError(f"Internal gateway error (request {request_id(request)}); see the gateway's log")
-        return error_response(error, request.url.path)
+        return error_response(error, request.url.path, request_protocol(request))
 
     app.add_exception_handler(errors.GatewayError, gateway_error)
     app.add_exception_handler(RequestValidationError, validation_error)
@@ -156,7 +165,10 @@ def _register_schemas(app: FastAPI) -> None:
             return app.openapi_schema
         schema = FastAPI.openapi(app)
         components = schema.setdefault("components", {}).setdefault("schemas", {})
-        for model in (ChatCompletionRequest, ResponsesRequest, MessagesRequest, CountTokensRequest):
+        for model in (
+            ChatCompletionRequest, ResponsesRequest, MessagesRequest, CountTokensRequest, GenerateContentRequest,
+            CountGeminiTokensRequest,
+        ):  # fmt: skip
             document = model.model_json_schema(ref_template="#/components/schemas/{model}")
             components.update(document.pop("$defs", {}))
             components[model.__name__] = document

@@ -10,8 +10,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ccgw import sse
-from ccgw.auth import Identity
+from ccgw.auth import Identity, is_google_request
 from ccgw.gateway import Gateway, StreamFormat
+from ccgw.routes import gemini
 from ccgw.routes.deps import Dialect, body_schema, get_gateway, require_key, serve
 from ccgw.schemas import ChatCompletionRequest, ResponsesRequest
 from ccgw.translate import chat_request, chat_stream, responses_request, responses_stream
@@ -25,18 +26,23 @@ router = APIRouter()
 
 @router.get("/v1/models")
 async def list_models(
-    gateway: Annotated[Gateway, Depends(get_gateway)], _: Annotated[Identity, Depends(require_key)]
+    request: Request, gateway: Annotated[Gateway, Depends(get_gateway)], _: Annotated[Identity, Depends(require_key)]
 ) -> JSONResponse:
+    if is_google_request(request):  # the google-genai SDK lists models under /v1 too
+        return await gemini.list_models(gateway)
     models = await gateway.catalog.models()
     return JSONResponse({"object": "list", "data": [m.openai() for m in models]})
 
 
 @router.get("/v1/models/{model_id:path}")
 async def get_model(
+    request: Request,
     model_id: str,
     gateway: Annotated[Gateway, Depends(get_gateway)],
     _: Annotated[Identity, Depends(require_key)],
 ) -> JSONResponse:
+    if is_google_request(request):
+        return await gemini.get_model(gateway, model_id)
     return JSONResponse((await gateway.catalog.resolve(model_id)).openai())
 
 
