@@ -23,6 +23,15 @@ def named_frames(payloads: Iterable[dict[str, Any]]) -> bytes:
 
 ANTHROPIC_KEEPALIVE = named_frames([{"type": "ping"}])
 
+def google_frames(payloads: Iterable[dict[str, Any]]) -> bytes:
+    """Gemini's `alt=sse` stream: `data:` frames, but an error as a bare JSON object, as Google sends it.
+
+    The google-genai JS SDK (Gemini CLI) raises only on a read that parses as a JSON error document;
+    a `data:` error frame would pass it by as an empty chunk. The Python SDK raises on either form.
+    """
+    return b"".join((dumps(p) + b"\n\n") if "error" in p else (b"data: " + dumps(p) + b"\n\n") for p in payloads)
+
+
 # Google's SSE parsers take every non-`data:` line for JSON (the Python SDK raises on a `: comment`), so
 # Gemini streams keep alive with a blank line, which every SSE parser skips.
 GOOGLE_KEEPALIVE = b"\n"
