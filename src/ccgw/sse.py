@@ -23,6 +23,7 @@ def named_frames(payloads: Iterable[dict[str, Any]]) -> bytes:
 
 ANTHROPIC_KEEPALIVE = named_frames([{"type": "ping"}])
 
+
 def google_frames(payloads: Iterable[dict[str, Any]]) -> bytes:
     """Gemini's `alt=sse` stream: `data:` frames, but an error as a bare JSON object, as Google sends it.
 
