@@ -26,6 +26,7 @@ from ccgw.images import ImageFetcher, Resolver, system_resolver
 from ccgw.routes import anthropic, gemini, openai, ops
 from ccgw.schemas import (
     ChatCompletionRequest,
+    CompletionRequest,
     CountGeminiTokensRequest,
     CountTokensRequest,
     GenerateContentRequest,
@@ -167,7 +168,7 @@ def _register_schemas(app: FastAPI) -> None:
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         for model in (
             ChatCompletionRequest, ResponsesRequest, MessagesRequest, CountTokensRequest, GenerateContentRequest,
-            CountGeminiTokensRequest,
+            CountGeminiTokensRequest, CompletionRequest,
         ):  # fmt: skip
             document = model.model_json_schema(ref_template="#/components/schemas/{model}")
             components.update(document.pop("$defs", {}))

@@ -1,4 +1,4 @@
-"""OpenAI-compatible routes: `/v1/chat/completions`, `/v1/responses` and `/v1/models`."""
+"""OpenAI-compatible routes: `/v1/chat/completions`, `/v1/responses`, `/v1/completions` and `/v1/models`."""
 
 from __future__ import annotations
 
@@ -14,10 +14,18 @@ from ccgw.auth import Identity, is_google_request
 from ccgw.gateway import Gateway, StreamFormat
 from ccgw.routes import gemini
 from ccgw.routes.deps import Dialect, body_schema, get_gateway, require_key, serve
-from ccgw.schemas import ChatCompletionRequest, ResponsesRequest
-from ccgw.translate import chat_request, chat_stream, responses_request, responses_stream
+from ccgw.schemas import ChatCompletionRequest, CompletionRequest, ResponsesRequest
+from ccgw.translate import (
+    chat_request,
+    chat_stream,
+    completions_request,
+    completions_stream,
+    responses_request,
+    responses_stream,
+)
 from ccgw.translate.chat_stream import ChatStream
 from ccgw.translate.common import UpstreamRequest
+from ccgw.translate.completions_stream import CompletionsStream
 from ccgw.translate.responses_stream import ResponsesStream
 from ccgw.web import JSONResponse
 
@@ -67,6 +75,15 @@ def _responses(rid: str, model: str, upstream: UpstreamRequest, body: dict[str, 
     )
 
 
+def _completions(rid: str, model: str, upstream: UpstreamRequest, body: dict[str, Any]) -> CompletionsStream:
+    return CompletionsStream(
+        completion_id="cmpl-" + rid.removeprefix("req_"),
+        model=model,
+        created=int(time.time()),
+        include_usage=upstream.include_usage or not upstream.stream,
+    )
+
+
 CHAT = Dialect(
     "chat.completions", ChatCompletionRequest, chat_request.remote_image_urls, chat_request.to_upstream, _chat,
     StreamFormat(encode=sse.data_frames, keepalive=sse.OPENAI_KEEPALIVE, trailer=sse.DONE), chat_stream.fold,
@@ -74,6 +91,12 @@ CHAT = Dialect(
 RESPONSES = Dialect(
     "responses", ResponsesRequest, responses_request.remote_image_urls, responses_request.to_upstream, _responses,
     StreamFormat(encode=sse.named_frames, keepalive=sse.OPENAI_KEEPALIVE), responses_stream.fold,
+)  # fmt: skip
+
+COMPLETIONS = Dialect(
+    "completions", CompletionRequest, completions_request.remote_image_urls, completions_request.to_upstream,
+    _completions, StreamFormat(encode=sse.data_frames, keepalive=sse.OPENAI_KEEPALIVE, trailer=sse.DONE),
+    completions_stream.fold,
 )  # fmt: skip
 
 
@@ -85,3 +108,8 @@ async def chat_completions(request: Request) -> Response:
 @router.post("/v1/responses", openapi_extra=body_schema("ResponsesRequest"))
 async def responses(request: Request) -> Response:
     return await serve(request, RESPONSES)
+
+
+@router.post("/v1/completions", openapi_extra=body_schema("CompletionRequest"))
+async def completions(request: Request) -> Response:
+    return await serve(request, COMPLETIONS)
