@@ -21,14 +21,16 @@ from starlette.responses import Response
 
 from ccgw import errors
 from ccgw.config import Settings
+from ccgw.embeddings import EmbeddingsForwarder
 from ccgw.gateway import ClientDisconnected, Gateway
 from ccgw.images import ImageFetcher, Resolver, system_resolver
-from ccgw.routes import anthropic, gemini, openai, ops
+from ccgw.routes import anthropic, embeddings, gemini, openai, ops
 from ccgw.schemas import (
     ChatCompletionRequest,
     CompletionRequest,
     CountGeminiTokensRequest,
     CountTokensRequest,
+    EmbeddingRequest,
     GenerateContentRequest,
     MessagesRequest,
     ResponsesRequest,
@@ -71,11 +73,13 @@ def create_app(
     transport: httpx.AsyncBaseTransport | None = None,
     image_transport: httpx.AsyncBaseTransport | None = None,
     image_resolver: Resolver = system_resolver,
+    embeddings_transport: httpx.AsyncBaseTransport | None = None,
     usage_path: Path | None = None,
     config_path: Path | None = None,
     clock: Callable[[], float] = time.time,
 ) -> FastAPI:
-    """Build the app. `transport`/`image_transport` replace the network and `clock` the time, in tests."""
+    """Build the app. `transport`/`image_transport`/`embeddings_transport` replace the network and `clock`
+    the time, in tests."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -95,11 +99,13 @@ def create_app(
                 clock=clock,
             )
             app.state.gateway = gateway
+            app.state.embeddings = EmbeddingsForwarder(settings.embeddings, transport=embeddings_transport)
             gateway.start()
             try:
                 yield
             finally:
                 await gateway.aclose()
+                await app.state.embeddings.aclose()
                 await usage.close()
 
     app = FastAPI(title="ccgw", version="0.1.0", lifespan=lifespan, docs_url="/docs", redoc_url=None)
@@ -108,6 +114,7 @@ def create_app(
     app.include_router(openai.router)
     app.include_router(anthropic.router)
     app.include_router(gemini.router)
+    app.include_router(embeddings.router)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=list(settings.cors_origins),
@@ -168,7 +175,7 @@ def _register_schemas(app: FastAPI) -> None:
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         for model in (
             ChatCompletionRequest, ResponsesRequest, MessagesRequest, CountTokensRequest, GenerateContentRequest,
-            CountGeminiTokensRequest, CompletionRequest,
+            CountGeminiTokensRequest, CompletionRequest, EmbeddingRequest,
         ):  # fmt: skip
             document = model.model_json_schema(ref_template="#/components/schemas/{model}")
             components.update(document.pop("$defs", {}))
