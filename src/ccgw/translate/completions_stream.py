@@ -36,11 +36,11 @@ class CompletionsStream:
             return [self._chunk(index, event.text)]
         if isinstance(event, Finish):
             self.usage.add(event.usage)
-            return [self._chunk(index, "", event.reason)]
+            return [self._chunk(index, "", "stop" if event.reason == "tool_calls" else event.reason)]
         if isinstance(event, Failure):
             self.failed = event.error
             return [error_body(event.error, "openai")]
-        return []  # reasoning, and tool calls (none were offered)
+        return []  # reasoning, and tool calls (none were offered; such an answer finishes as `stop`)
 
     def finish(self) -> list[dict[str, Any]]:
         if self.failed is not None or not self._include_usage:
