@@ -74,6 +74,7 @@ STREAM_JSON = _dialect(True, _json_array)
 async def model_method(request: Request, target: str) -> Response:
     """`{model}:{method}`: the model id may hold `/` and `:` (`…/ling-3.1-flash:free`), the method is last."""
     model, _, method = target.rpartition(":")
+    model = model.removeprefix("models/")
     if not model or method not in (*_METHODS, "embedContent", "batchEmbedContents"):
         raise NotFoundError(f"Unknown route: POST {request.url.path} (Gemini methods: {', '.join(_METHODS)})")
     if method == "generateContent":
