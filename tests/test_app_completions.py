@@ -59,6 +59,50 @@ def test_completion_several_prompts_each_generated(client: TestClient, upstream:
     assert prompts == ["a", "b"]
 
 
+def test_completion_zed_edit_prediction_request(client: TestClient, upstream: respx.MockRouter) -> None:
+    """What Zed's `open_ai_compatible_api` edit predictions send (prompt_format "qwen"), and what they read."""
+    body = {
+        "model": "deepseek/deepseek-v4-flash",
+        "prompt": "<|fim_prefix|>fn add(a: i32, b: i32) -> i32 {\n    <|fim_suffix|>\n}<|fim_middle|>",
+        "max_tokens": 64,
+        "temperature": None,
+        "stop": ["<|endoftext|>", "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>"],
+        "environment": None,
+    }
+    response = client.post("/v1/completions", json=body)
+    assert response.status_code == 200, response.text
+    assert response.json()["id"] and response.json()["choices"][0]["text"] == "Hello, world."
+    text = sent(upstream)["messages"][0]["content"][0]["text"]
+    assert text == "<prefix>fn add(a: i32, b: i32) -> i32 {\n    </prefix>\n<suffix>\n}</suffix>"
+
+
+def test_completion_continue_autocomplete_request(client: TestClient, upstream: respx.MockRouter) -> None:
+    """What Continue's autocomplete sends with `provider: openai` for a deepseek model (streamed, many stops)."""
+    body = {
+        "model": "deepseek/deepseek-v4-flash",
+        "prompt": "<｜fim▁begin｜>def add(a, b):\n    <｜fim▁hole｜>\n<｜fim▁end｜>",
+        "max_tokens": 1024,
+        "temperature": 0.01,
+        "stop": [
+            "<｜fim▁begin｜>",
+            "<｜fim▁hole｜>",
+            "<｜fim▁end｜>",
+            "//",
+            "<｜end▁of▁sentence｜>",
+            "\n\n",
+            "\r\n\r\n",
+        ]
+        + [f"/src/{i}" for i in range(12)],
+        "stream": True,
+        "frequency_penalty": None,
+        "presence_penalty": None,
+    }
+    payloads = sse_payloads(client.post("/v1/completions", json=body).text)
+    assert payloads[-1] == "[DONE]"
+    assert "".join(p["choices"][0]["text"] for p in payloads[:-1] if p["choices"]) == "Hello, world."
+    assert sent(upstream)["system"].startswith("You are a fill-in-the-middle completion engine")
+
+
 def test_completion_echo_refused_in_openai_shape(client: TestClient) -> None:
     response = client.post("/v1/completions", json={"model": "deepseek-v4-flash", "prompt": "x", "echo": True})
     assert response.status_code == 400

@@ -58,6 +58,40 @@ def test_request_suffix_asks_to_fill_the_gap() -> None:
     assert user_text(params) == "<prefix>int x = </prefix>\n<suffix>;\nreturn x;</suffix>"
 
 
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "<｜fim▁begin｜>int x = <｜fim▁hole｜>;\nreturn x;<｜fim▁end｜>",  # Continue's template for deepseek models
+        "<|fim_prefix|>int x = <|fim_suffix|>;\nreturn x;<|fim_middle|>",  # Zed prompt_format "qwen"
+        "<fim_prefix>int x = <fim_suffix>;\nreturn x;<fim_middle>",
+        "<|code_prefix|>int x = <|code_suffix|>;\nreturn x;<|code_middle|>",
+        "<PRE> int x =  <SUF>;\nreturn x; <MID>",
+        "[SUFFIX];\nreturn x;[PREFIX]int x = ",
+    ],
+)
+def test_request_code_model_fim_templates_become_prefix_and_suffix(prompt: str) -> None:
+    params = translate({"prompt": prompt, "stop": ["<|endoftext|>", "<|fim_prefix|>"]}).params
+    assert params["system"] == completions_request.FILL
+    text = user_text(params).replace("int x =  <", "int x = <")  # Code Llama's template pads the prefix
+    assert text == "<prefix>int x = </prefix>\n<suffix>;\nreturn x;</suffix>"
+
+
+def test_request_fim_template_keeps_the_context_before_it() -> None:
+    prompt = "// path: a.c\n<fim_prefix>int x = <fim_suffix><fim_middle>"
+    assert (
+        user_text(translate({"prompt": prompt}).params) == "<prefix>// path: a.c\nint x = </prefix>\n<suffix></suffix>"
+    )
+
+
+def test_request_plain_prompt_mentioning_a_marker_is_continued() -> None:
+    params = translate({"prompt": "explain <fim_prefix> tokens"}).params
+    assert params["system"] == completions_request.CONTINUE
+
+
+def test_request_editor_stop_lists_longer_than_chat_allows() -> None:
+    assert len(translate({"prompt": "x", "stop": [f"s{i}" for i in range(40)]}).stop) == 40
+
+
 def test_request_empty_prompt_still_sends_text() -> None:
     assert user_text(translate({"prompt": ""}).params) == completions_request.EMPTY_PROMPT
 
@@ -84,7 +118,7 @@ def test_request_one_prompt_list_is_a_plain_request() -> None:
         ({"prompt": None}, "prompt", "must be a string"),
         ({"prompt": "x", "best_of": 3}, "best_of", "cannot rank"),
         ({"prompt": ["a", "b", "c"], "n": 3}, "n", "at most 8"),
-        ({"prompt": "x", "stop": ["a"] * 17}, "stop", "up to 16"),
+        ({"prompt": "x", "stop": ["a"] * 65}, "stop", "up to 64"),
         ({"prompt": "x", "max_tokens": 0}, "max_tokens", "positive integer"),
     ],
 )

@@ -1,8 +1,9 @@
 """OpenAI legacy completions request (`/v1/completions`) → upstream params (pure).
 
-Editors use this endpoint for inline suggestions: a text prefix to continue, and with `suffix`, the text
-after the cursor (fill-in-the-middle). Command Code's models are chat models, so the prefix becomes a
-user message and an instruction in the system prompt asks for the continuation only. Each prompt of a
+Editors use this endpoint for inline suggestions: a text prefix to continue, and with `suffix` (or a
+prompt in a code model's fill-in-the-middle tokens, see `fim`) the text after the cursor. Command Code's
+models are chat models, so the text becomes a user message and an instruction in the system prompt asks
+for the continuation, or the middle, only. Each prompt of a
 list is its own generation (`n` of them per prompt, choices ordered prompt by prompt, as OpenAI does).
 What cannot be honoured is refused: `echo` (ccgw has no prompt tokens or logprobs to return), token-id
 prompts (ccgw cannot tokenize for these models) and `best_of` above `n` (ccgw cannot rank candidates).
@@ -13,13 +14,14 @@ from __future__ import annotations
 from typing import Any
 
 from ccgw.errors import InvalidRequestError
-from ccgw.translate import common
+from ccgw.translate import common, fim
 from ccgw.translate.chat_request import MAX_N
 from ccgw.translate.common import Context, UpstreamRequest
 from ccgw.translate.effort import upstream_effort
 from ccgw.translate.stops import stop_sequences
 
 DEFAULT_MAX_TOKENS = 16  # OpenAI's default for this endpoint
+MAX_STOPS = 64  # editors send a stop list per language and template; the gateway applies them itself
 CONTINUE = (
     "You are a text completion engine. The user message is the beginning of a text. Reply with the text "
     "that comes right after it, exactly as it would appear there: do not repeat the beginning, and add no "
@@ -53,13 +55,20 @@ def _prompts(value: Any) -> list[str]:
 
 
 def _system(suffix: str | None) -> str:
-    return FILL if suffix else CONTINUE
+    return CONTINUE if suffix is None else FILL
 
 
-def _user_text(prompt: str, suffix: str | None) -> str:
-    if suffix:
-        return f"<prefix>{prompt}</prefix>\n<suffix>{suffix}</suffix>"
-    return prompt or EMPTY_PROMPT
+def _gap(prompt: str, suffix: str | None) -> tuple[str, str | None]:
+    """The text before the cursor and, for fill-in-the-middle, the text after it."""
+    if suffix is None and (split := fim.split(prompt)) is not None:
+        return split
+    return prompt, suffix
+
+
+def _user_text(prefix: str, suffix: str | None) -> str:
+    if suffix is not None:
+        return f"<prefix>{prefix}</prefix>\n<suffix>{suffix}</suffix>"
+    return prefix or EMPTY_PROMPT
 
 
 def _refuse_unsupported(body: dict[str, Any], n: int) -> None:
@@ -84,10 +93,8 @@ def to_upstream(body: dict[str, Any], ctx: Context) -> UpstreamRequest:
     prompts = _prompts(body.get("prompt"))
     if len(prompts) * n > MAX_N:
         raise InvalidRequestError(f"prompt, n: at most {MAX_N} completions per request (prompts × n)", param="n")
-    suffix = body.get("suffix")
     base: dict[str, Any] = {
         "model": ctx.model,
-        "system": _system(suffix),
         "max_tokens": common.clamp_max_tokens(body.get("max_tokens"), DEFAULT_MAX_TOKENS),
     }
     for name in ("temperature", "top_p"):
@@ -97,9 +104,14 @@ def to_upstream(body: dict[str, Any], ctx: Context) -> UpstreamRequest:
     effort = upstream_effort(ctx.model, body.get("reasoning_effort") or "none")
     if effort:
         base["reasoning_effort"] = effort
+    gaps = [_gap(prompt, body.get("suffix") or None) for prompt in prompts]
     variants = [
-        {**base, "messages": [{"role": "user", "content": [common.text_part(_user_text(prompt, suffix))]}]}
-        for prompt in prompts
+        {
+            **base,
+            "system": _system(suffix),
+            "messages": [{"role": "user", "content": [common.text_part(_user_text(prefix, suffix))]}],
+        }
+        for prefix, suffix in gaps
         for _ in range(n)
     ]
     options = body.get("stream_options")
@@ -107,7 +119,7 @@ def to_upstream(body: dict[str, Any], ctx: Context) -> UpstreamRequest:
         params=variants[0],
         stream=bool(body.get("stream")),
         n=len(variants),
-        stop=stop_sequences(body.get("stop")),
+        stop=stop_sequences(body.get("stop"), limit=MAX_STOPS),
         include_usage=bool(isinstance(options, dict) and options.get("include_usage")),
         variants=tuple(variants) if len(prompts) > 1 else (),
     )
