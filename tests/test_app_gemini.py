@@ -249,11 +249,16 @@ def test_gemini_model_ids_reach_a_model_through_pattern_aliases(app_factory: Any
 
     settings = make_settings(
         exclude_models=["claude-", "gemini-"],
-        model_aliases={"gemini-3.1-pro-preview": "deepseek/deepseek-v4-pro", "gemini-*": "deepseek/deepseek-v4-flash"},
+        model_aliases={
+            "gemini-*": "deepseek/deepseek-v4-flash",
+            "gemini-*pro*": "deepseek/deepseek-v4-pro",  # more specific, so it wins whatever the order
+            "gemini-3.5-flash": "moonshotai/Kimi-K3",  # exact names before patterns
+        },
     )
     client = app_factory(settings)
     for model, target in [
         ("gemini-3.1-pro-preview", "deepseek/deepseek-v4-pro"),
+        ("gemini-3.5-flash", "moonshotai/Kimi-K3"),
         ("gemini-3.5-flash-lite", "deepseek/deepseek-v4-flash"),
         ("GEMINI-3-flash-preview", "deepseek/deepseek-v4-flash"),
     ]:

@@ -4,7 +4,7 @@ The list is refreshed after `ttl` seconds (one refresh at a time) and served fro
 copy while the upstream is down. Before the first successful fetch, the Go plan's known ids
 stand in, so a gateway that starts offline still resolves the common models.
 Names resolve in this order: configured alias (exact names first, then shell patterns such as
-`gemini-*` in config order, for clients that call many fixed ids), exact id, case-insensitive id, then
+`gemini-*`, the most specific first, for clients that call many fixed ids), exact id, case-insensitive id, then
 a unique id whose part after the last `/` matches (`deepseek-v4-pro` → `deepseek/deepseek-v4-pro`). An
 unknown name triggers one early refresh (new models appear) before it is refused.
 """
@@ -133,6 +133,10 @@ def _is_pattern(alias: str) -> bool:
     return any(c in alias for c in "*?[")
 
 
+def _literal_length(pattern: str) -> int:
+    return sum(c not in "*?[]" for c in pattern)
+
+
 def excluded(model_id: str, prefixes: Iterable[str]) -> bool:
     """cmdcode2apipy's rule: a prefix matches the whole id or the part after the last `/`."""
     tail = model_id.rsplit("/", 1)[-1].lower()
@@ -156,7 +160,8 @@ class Catalog:
         self._ttl = ttl
         self._exclude = tuple(exclude)
         self._aliases = {k.lower(): v for k, v in (aliases or {}).items() if not _is_pattern(k)}
-        self._patterns = [(k.lower(), v) for k, v in (aliases or {}).items() if _is_pattern(k)]
+        patterns = [(k.lower(), v) for k, v in (aliases or {}).items() if _is_pattern(k)]
+        self._patterns = sorted(patterns, key=lambda p: -_literal_length(p[0]))  # the most specific first
         self._clock = clock
         self._models: list[Model] = [Model(id=i) for i in KNOWN_GO_MODELS]
         self._attempted_at: float | None = None
