@@ -58,7 +58,7 @@ def google_key(request: Request) -> str | None:
 
 def is_google_request(request: Request) -> bool:
     """A Gemini API request: a Google route, or `/v1/models[/…]` asked for with a Google-style key."""
-    path = request.url.path
+    path: str = request.scope.get("path", "")  # not request.url: this runs on every request, and that costs
     if protocol_for_path(path) == "google":
         return True
     return (path == "/v1/models" or path.startswith("/v1/models/")) and google_key(request) is not None
