@@ -21,12 +21,22 @@ from starlette.responses import Response
 
 from ccgw import errors
 from ccgw.config import Settings
+from ccgw.embeddings import EmbeddingsForwarder
 from ccgw.gateway import ClientDisconnected, Gateway
 from ccgw.images import ImageFetcher, Resolver, system_resolver
-from ccgw.routes import anthropic, openai, ops
-from ccgw.schemas import ChatCompletionRequest, CountTokensRequest, MessagesRequest, ResponsesRequest
+from ccgw.routes import anthropic, embeddings, gemini, openai, ops
+from ccgw.schemas import (
+    ChatCompletionRequest,
+    CompletionRequest,
+    CountGeminiTokensRequest,
+    CountTokensRequest,
+    EmbeddingRequest,
+    GenerateContentRequest,
+    MessagesRequest,
+    ResponsesRequest,
+)
 from ccgw.usage import UsageStore
-from ccgw.web import EdgeMiddleware, error_response, request_id
+from ccgw.web import EdgeMiddleware, error_response, request_id, request_protocol
 
 log = logging.getLogger("ccgw")
 
@@ -63,11 +73,13 @@ def create_app(
     transport: httpx.AsyncBaseTransport | None = None,
     image_transport: httpx.AsyncBaseTransport | None = None,
     image_resolver: Resolver = system_resolver,
+    embeddings_transport: httpx.AsyncBaseTransport | None = None,
     usage_path: Path | None = None,
     config_path: Path | None = None,
     clock: Callable[[], float] = time.time,
 ) -> FastAPI:
-    """Build the app. `transport`/`image_transport` replace the network and `clock` the time, in tests."""
+    """Build the app. `transport`/`image_transport`/`embeddings_transport` replace the network and `clock`
+    the time, in tests."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -87,11 +99,13 @@ def create_app(
                 clock=clock,
             )
             app.state.gateway = gateway
+            app.state.embeddings = EmbeddingsForwarder(settings.embeddings, transport=embeddings_transport)
             gateway.start()
             try:
                 yield
             finally:
                 await gateway.aclose()
+                await app.state.embeddings.aclose()
                 await usage.close()
 
     app = FastAPI(title="ccgw", version="0.1.0", lifespan=lifespan, docs_url="/docs", redoc_url=None)
@@ -99,6 +113,8 @@ def create_app(
     app.include_router(ops.router)
     app.include_router(openai.router)
     app.include_router(anthropic.router)
+    app.include_router(gemini.router)
+    app.include_router(embeddings.router)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=list(settings.cors_origins),
@@ -114,13 +130,14 @@ def create_app(
 def _install_error_handlers(app: FastAPI) -> None:
     async def gateway_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, errors.GatewayError)
-        return error_response(exc, request.url.path)
+        return error_response(exc, request.url.path, request_protocol(request))
 
     async def validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
-        return error_response(errors.InvalidRequestError(f"{where}: {first.get('msg')}", param=where), request.url.path)
+        invalid = errors.InvalidRequestError(f"{where}: {first.get('msg')}", param=where)
+        return error_response(invalid, request.url.path, request_protocol(request))
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -131,7 +148,7 @@ def _install_error_handlers(app: FastAPI) -> None:
             mapped = errors.MethodNotAllowedError(f"{request.method} is not allowed on {request.url.path}")
         else:
             mapped = errors.InvalidRequestError(str(exc.detail))
-        return error_response(mapped, request.url.path)
+        return error_response(mapped, request.url.path, request_protocol(request))
 
     async def disconnected(request: Request, exc: Exception) -> Response:
         return Response(status_code=499)  # nobody is listening; nginx's "client closed request"
@@ -139,7 +156,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error in %s %s (request %s)", request.method, request.url.path, request_id(request))
         error = errors.GatewayError(f"Internal gateway error (request {request_id(request)}); see the gateway's log")
-        return error_response(error, request.url.path)
+        return error_response(error, request.url.path, request_protocol(request))
 
     app.add_exception_handler(errors.GatewayError, gateway_error)
     app.add_exception_handler(RequestValidationError, validation_error)
@@ -156,7 +173,10 @@ def _register_schemas(app: FastAPI) -> None:
             return app.openapi_schema
         schema = FastAPI.openapi(app)
         components = schema.setdefault("components", {}).setdefault("schemas", {})
-        for model in (ChatCompletionRequest, ResponsesRequest, MessagesRequest, CountTokensRequest):
+        for model in (
+            ChatCompletionRequest, ResponsesRequest, MessagesRequest, CountTokensRequest, GenerateContentRequest,
+            CountGeminiTokensRequest, CompletionRequest, EmbeddingRequest,
+        ):  # fmt: skip
             document = model.model_json_schema(ref_template="#/components/schemas/{model}")
             components.update(document.pop("$defs", {}))
             components[model.__name__] = document

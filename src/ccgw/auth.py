@@ -1,5 +1,9 @@
 """Local client keys: `Authorization: Bearer <key>` or `x-api-key: <key>`, compared in constant time.
 
+Google's clients send `x-goog-api-key: <key>` or `?key=<key>`; those count only on the Gemini routes
+(and on `GET /v1/models`, which then answers in Google's format), so a key in a URL is never asked
+for elsewhere. Nothing here logs a key or the query string that may carry one.
+
 Keys are compared by their SHA-256, so a key stored only as a digest (`key_sha256`) works like one
 stored as is. The ring re-reads the config file when it changes (checked at most once a second), so
 `python app.py keys add/revoke` takes effect in a running gateway without a restart.
@@ -18,7 +22,7 @@ from pathlib import Path
 from starlette.requests import Request
 
 from ccgw.config import ConfigError, LocalKey, load_settings
-from ccgw.errors import AuthenticationError
+from ccgw.errors import AuthenticationError, protocol_for_path
 
 log = logging.getLogger("ccgw.auth")
 
@@ -35,12 +39,29 @@ class Identity:
 
 
 def presented_key(request: Request) -> str | None:
+    if is_google_request(request):
+        key = google_key(request)
+        if key:
+            return key
     header = request.headers.get("authorization")
     if header:
         scheme, _, value = header.partition(" ")
         if scheme.lower() == "bearer" and value.strip():
             return value.strip()
     return request.headers.get("x-api-key") or None
+
+
+def google_key(request: Request) -> str | None:
+    """The key as Google's clients send it: `x-goog-api-key`, else the `key` query parameter."""
+    return request.headers.get("x-goog-api-key") or request.query_params.get("key") or None
+
+
+def is_google_request(request: Request) -> bool:
+    """A Gemini API request: a Google route, or `/v1/models[/…]` asked for with a Google-style key."""
+    path: str = request.scope.get("path", "")  # not request.url: this runs on every request, and that costs
+    if protocol_for_path(path) == "google":
+        return True
+    return (path == "/v1/models" or path.startswith("/v1/models/")) and google_key(request) is not None
 
 
 class KeyRing:
@@ -91,6 +112,7 @@ class KeyRing:
         if not presented:
             raise AuthenticationError(
                 "Missing API key: send 'Authorization: Bearer <key>' or 'x-api-key: <key>' with a key from config.yaml"
+                " (Gemini clients: 'x-goog-api-key: <key>')"
             )
         digest = hashlib.sha256(presented.encode()).digest()
         found: LocalKey | None = None

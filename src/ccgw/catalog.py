@@ -3,14 +3,16 @@
 The list is refreshed after `ttl` seconds (one refresh at a time) and served from the last good
 copy while the upstream is down. Before the first successful fetch, the Go plan's known ids
 stand in, so a gateway that starts offline still resolves the common models.
-Names resolve in this order: configured alias, exact id, case-insensitive id, then a unique id
-whose part after the last `/` matches (`deepseek-v4-pro` → `deepseek/deepseek-v4-pro`). An
+Names resolve in this order: configured alias (exact names first, then shell patterns such as
+`gemini-*`, the most specific first, for clients that call many fixed ids), exact id, case-insensitive id, then
+a unique id whose part after the last `/` matches (`deepseek-v4-pro` → `deepseek/deepseek-v4-pro`). An
 unknown name triggers one early refresh (new models appear) before it is refused.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -127,6 +129,14 @@ def _parse(document: Any) -> list[Model]:
     return models
 
 
+def _is_pattern(alias: str) -> bool:
+    return any(c in alias for c in "*?[")
+
+
+def _literal_length(pattern: str) -> int:
+    return sum(c not in "*?[]" for c in pattern)
+
+
 def excluded(model_id: str, prefixes: Iterable[str]) -> bool:
     """cmdcode2apipy's rule: a prefix matches the whole id or the part after the last `/`."""
     tail = model_id.rsplit("/", 1)[-1].lower()
@@ -149,7 +159,9 @@ class Catalog:
         self._fetch = fetch
         self._ttl = ttl
         self._exclude = tuple(exclude)
-        self._aliases = {k.lower(): v for k, v in (aliases or {}).items()}
+        self._aliases = {k.lower(): v for k, v in (aliases or {}).items() if not _is_pattern(k)}
+        patterns = [(k.lower(), v) for k, v in (aliases or {}).items() if _is_pattern(k)]
+        self._patterns = sorted(patterns, key=lambda p: -_literal_length(p[0]))  # the most specific first
         self._clock = clock
         self._models: list[Model] = [Model(id=i) for i in KNOWN_GO_MODELS]
         self._attempted_at: float | None = None
@@ -202,10 +214,16 @@ class Catalog:
         matches = [m for m in self._models if m.id.lower().rsplit("/", 1)[-1] == tail]
         return matches[0] if len(matches) == 1 else None
 
+    def _alias(self, name: str) -> str:
+        lowered = name.lower()
+        if lowered in self._aliases:
+            return self._aliases[lowered]
+        return next((target for pattern, target in self._patterns if fnmatch.fnmatchcase(lowered, pattern)), name)
+
     async def resolve(self, name: str) -> Model:
         """The catalog model a client's name means; 404 if none (or if it is excluded)."""
         await self._current()
-        target = self._aliases.get(name.lower(), name)
+        target = self._alias(name)
         model = self._lookup(target)
         if model is None and self._due(unknown_name=True):
             await self.refresh(unknown_name=True)

@@ -137,6 +137,24 @@ class ImageSettings(_Frozen):
     allow_private: bool = False
 
 
+class EmbeddingsSettings(_Frozen):
+    """Where `/v1/embeddings` goes: Command Code has no embedding models, so nowhere unless configured."""
+
+    base_url: str | None = None  # an OpenAI-compatible API, e.g. Ollama's http://localhost:11435/v1
+    api_key: str | None = None  # sent as a Bearer token, if the service wants one
+    models: dict[str, str] = Field(default_factory=dict)  # names clients send → the service's model names
+    timeout: float = Field(default=60.0, gt=0)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+
 class Settings(_Frozen):
     api_key: str | None = None
     api_keys: tuple[LocalKey, ...] = ()
@@ -156,6 +174,7 @@ class Settings(_Frozen):
     timeouts: Timeouts = Timeouts()
     retries: Retries = Retries()
     images: ImageSettings = ImageSettings()
+    embeddings: EmbeddingsSettings = EmbeddingsSettings()
     cors_origins: tuple[str, ...] = ("*",)
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
 

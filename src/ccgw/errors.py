@@ -16,21 +16,29 @@
     ├── ServiceUnavailableError      503  no usable upstream key or account
     └── UpstreamTimeoutError         504  Command Code went silent
 
-Each class pins its HTTP status and its error type in each client protocol. Where an error comes
+Each class pins its HTTP status and its error type in each client protocol (OpenAI `type`, Anthropic
+`error.type`, Google `status`). Where an error comes
 from (the client, the upstream, a limit) is told by its message and `code`, not by the class.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar, Literal
 
-Protocol = Literal["openai", "anthropic"]
+Protocol = Literal["openai", "anthropic", "google"]
+
+_RPC = "type.googleapis.com/google.rpc."
+# A Gemini API method at the end of a model path (`/v1/models/{model}:generateContent`): the google-genai
+# SDK calls these under /v1 as well as /v1beta.
+_GOOGLE_METHOD = re.compile(r"^/v1(beta)?/models/.+:(generateContent|streamGenerateContent|countTokens|embedContent)$")
 
 
 class GatewayError(Exception):
     status: ClassVar[int] = 500
     openai_type: ClassVar[str] = "server_error"
     anthropic_type: ClassVar[str] = "api_error"
+    google_status: ClassVar[str] = "INTERNAL"
     default_code: ClassVar[str | None] = None
 
     def __init__(
@@ -47,22 +55,27 @@ class GatewayError(Exception):
         self.param = param
         self.retry_after = retry_after
 
+    def retry_seconds(self) -> int | None:
+        """The wait a client is told, in whole seconds (at least one)."""
+        return None if self.retry_after is None else max(1, int(self.retry_after + 0.999))
+
     def headers(self) -> dict[str, str]:
-        if self.retry_after is None:
-            return {}
-        return {"Retry-After": str(max(1, int(self.retry_after + 0.999)))}
+        seconds = self.retry_seconds()
+        return {} if seconds is None else {"Retry-After": str(seconds)}
 
 
 class InvalidRequestError(GatewayError):
     status = 400
     openai_type = "invalid_request_error"
     anthropic_type = "invalid_request_error"
+    google_status = "INVALID_ARGUMENT"
 
 
 class AuthenticationError(GatewayError):
     status = 401
     openai_type = "authentication_error"
     anthropic_type = "authentication_error"
+    google_status = "UNAUTHENTICATED"
     default_code = "invalid_api_key"
 
 
@@ -70,6 +83,7 @@ class PaymentRequiredError(GatewayError):
     status = 402
     openai_type = "insufficient_quota"
     anthropic_type = "billing_error"
+    google_status = "RESOURCE_EXHAUSTED"
     default_code = "insufficient_quota"
 
 
@@ -77,12 +91,14 @@ class PermissionDeniedError(GatewayError):
     status = 403
     openai_type = "permission_error"
     anthropic_type = "permission_error"
+    google_status = "PERMISSION_DENIED"
 
 
 class NotFoundError(GatewayError):
     status = 404
     openai_type = "invalid_request_error"
     anthropic_type = "not_found_error"
+    google_status = "NOT_FOUND"
     default_code = "not_found"
 
 
@@ -90,6 +106,7 @@ class MethodNotAllowedError(GatewayError):
     status = 405
     openai_type = "invalid_request_error"
     anthropic_type = "invalid_request_error"
+    google_status = "UNIMPLEMENTED"
     default_code = "method_not_allowed"
 
 
@@ -97,6 +114,7 @@ class PayloadTooLargeError(GatewayError):
     status = 413
     openai_type = "invalid_request_error"
     anthropic_type = "request_too_large"
+    google_status = "INVALID_ARGUMENT"
     default_code = "request_too_large"
 
 
@@ -104,6 +122,7 @@ class RateLimitError(GatewayError):
     status = 429
     openai_type = "rate_limit_error"
     anthropic_type = "rate_limit_error"
+    google_status = "RESOURCE_EXHAUSTED"
     default_code = "rate_limit_exceeded"
     window: str | None = None  # the upstream's window name (fiveHour, weekly), when it said
 
@@ -112,6 +131,7 @@ class UpstreamError(GatewayError):
     status = 502
     openai_type = "upstream_error"
     anthropic_type = "api_error"
+    google_status = "UNAVAILABLE"
     default_code = "upstream_error"
 
 
@@ -123,6 +143,7 @@ class ServiceUnavailableError(GatewayError):
     status = 503
     openai_type = "service_unavailable"
     anthropic_type = "overloaded_error"
+    google_status = "UNAVAILABLE"
     default_code = "service_unavailable"
 
 
@@ -130,6 +151,7 @@ class UpstreamTimeoutError(GatewayError):
     status = 504
     openai_type = "timeout"
     anthropic_type = "timeout_error"
+    google_status = "DEADLINE_EXCEEDED"
     default_code = "upstream_timeout"
 
 
@@ -137,9 +159,32 @@ def error_body(exc: GatewayError, protocol: Protocol) -> dict[str, Any]:
     """The JSON error document for `protocol` (also used inside stream error frames)."""
     if protocol == "anthropic":
         return {"type": "error", "error": {"type": exc.anthropic_type, "message": exc.message}}
+    if protocol == "google":
+        error = {"code": exc.status, "message": exc.message, "status": exc.google_status, "details": _details(exc)}
+        return {"error": error}
     return {"error": {"message": exc.message, "type": exc.openai_type, "param": exc.param, "code": exc.code}}
 
 
+def _details(exc: GatewayError) -> list[dict[str, Any]]:
+    """google.rpc details: the code as an ErrorInfo reason, and the wait as a RetryInfo (Gemini CLI reads it)."""
+    details: list[dict[str, Any]] = []
+    if exc.code:
+        details.append({"@type": _RPC + "ErrorInfo", "reason": exc.code.upper(), "domain": "ccgw"})
+    seconds = exc.retry_seconds()
+    if seconds is not None:
+        details.append({"@type": _RPC + "RetryInfo", "retryDelay": f"{seconds}s"})
+    return details
+
+
 def protocol_for_path(path: str) -> Protocol:
-    """Which dialect a route speaks: Anthropic under /v1/messages, OpenAI elsewhere."""
-    return "anthropic" if path.startswith(("/v1/messages", "/messages")) else "openai"
+    """Which dialect a route speaks: Anthropic under /v1/messages, Google under /v1beta and for Gemini
+    methods (`…/models/{model}:generateContent`), OpenAI elsewhere.
+
+    `GET /v1/models` is Google's only when the request authenticates the Google way: see
+    `web.request_protocol`, which knows the request and not only its path.
+    """
+    if path.startswith(("/v1/messages", "/messages")):
+        return "anthropic"
+    if path.startswith("/v1beta/") or path == "/v1beta" or _GOOGLE_METHOD.match(path):
+        return "google"
+    return "openai"

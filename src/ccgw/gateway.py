@@ -67,6 +67,7 @@ class StreamFormat:
     encode: Callable[[Iterable[dict[str, Any]]], bytes]
     keepalive: bytes
     trailer: bytes = b""
+    media_type: str = "text/event-stream"
 
 
 class Gateway:
@@ -223,15 +224,16 @@ class Gateway:
         )
 
     async def _start(self, request: UpstreamRequest, call: Call, account: Account, thread: str) -> TurnGroup:
-        generate = functools.partial(self.upstream.generate, request.params, thread=thread, api_key=account.api_key)
+        generate = functools.partial(self.upstream.generate, thread=thread, api_key=account.api_key)
         opened: list[GenerateStream | BaseException]
         if request.n == 1:  # no gather (and its tasks) for the common case
             try:
-                opened = [await generate()]
+                opened = [await generate(request.params)]
             except Exception as exc:
                 opened = [exc]
         else:
-            opened = await asyncio.gather(*(generate() for _ in range(request.n)), return_exceptions=True)
+            choices = request.choice_params()
+            opened = await asyncio.gather(*(generate(params) for params in choices), return_exceptions=True)
         streams = [s for s in opened if isinstance(s, GenerateStream)]
         failure = next((e for e in opened if isinstance(e, BaseException)), None)
         if failure is not None:
@@ -349,7 +351,7 @@ async def respond(
             trailer=fmt.trailer,
         )
         sse_headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **(headers or {})}
-        return StreamingResponse(body, media_type="text/event-stream", headers=sse_headers)
+        return StreamingResponse(body, media_type=fmt.media_type, headers=sse_headers)
     except BaseException:
         group.close()
         raise

@@ -120,3 +120,63 @@ class ResponsesRequest(_Open):
     store: StrictBool | None = None
     previous_response_id: StrictStr | None = None
     metadata: dict[str, Any] | None = None
+
+
+class GeminiContent(_Open):
+    role: StrictStr | None = None
+    parts: list[dict[str, Any]]
+
+
+class GenerationConfig(_Open):
+    """Gemini's `generationConfig` in camelCase; the Python SDK's snake_case spellings pass as extras."""
+
+    maxOutputTokens: StrictInt | None = Field(default=None, ge=1)
+    temperature: StrictFloat | None = Field(default=None, ge=0, le=2)
+    topP: StrictFloat | None = Field(default=None, ge=0, le=1)
+    topK: StrictInt | None = Field(default=None, ge=1)
+    candidateCount: StrictInt | None = Field(default=None, ge=1, le=8)
+    stopSequences: list[StrictStr] | None = None
+    responseMimeType: StrictStr | None = None
+    thinkingConfig: dict[str, Any] | None = None
+
+
+class GenerateContentRequest(_Open):
+    contents: list[GeminiContent] = Field(min_length=1)
+    systemInstruction: StrictStr | dict[str, Any] | None = None
+    tools: list[dict[str, Any]] | None = None
+    toolConfig: dict[str, Any] | None = None
+    generationConfig: GenerationConfig | None = None
+    safetySettings: list[dict[str, Any]] | None = None
+    cachedContent: StrictStr | None = None
+
+
+class CountGeminiTokensRequest(_Open):
+    """`countTokens`: `contents`, or a whole `generateContentRequest`."""
+
+    contents: list[GeminiContent] | None = None
+    generateContentRequest: dict[str, Any] | None = None
+
+
+class CompletionRequest(_Open):
+    model: StrictStr = Field(min_length=1, max_length=MAX_MODEL_NAME)
+    prompt: StrictStr | list[Any]
+    suffix: StrictStr | None = None
+    max_tokens: StrictInt | None = Field(default=None, ge=1)
+    temperature: StrictFloat | None = Field(default=None, ge=0, le=2)
+    top_p: StrictFloat | None = Field(default=None, ge=0, le=1)
+    n: StrictInt | None = Field(default=None, ge=1, le=8)
+    stop: StrictStr | list[StrictStr] | None = None
+    stream: StrictBool | None = False
+    stream_options: StreamOptions | None = None
+    echo: StrictBool | None = None
+    best_of: StrictInt | None = Field(default=None, ge=1)
+    logprobs: StrictInt | None = None
+    user: StrictStr | None = None
+
+
+class EmbeddingRequest(_Open):
+    model: StrictStr = Field(min_length=1, max_length=MAX_MODEL_NAME)
+    input: StrictStr | list[Any]
+    encoding_format: StrictStr | None = None
+    dimensions: StrictInt | None = Field(default=None, ge=1)
+    user: StrictStr | None = None

@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ccgw import errors
+from ccgw.auth import is_google_request
 from ccgw.jsonutil import JSONDecodeError, dumps, loads
 
 log = logging.getLogger("ccgw")
@@ -131,6 +132,11 @@ def nests_deeper(value: Any, limit: int) -> bool:
     return False
 
 
-def error_response(exc: errors.GatewayError, path: str) -> JSONResponse:
-    protocol = errors.protocol_for_path(path)
+def request_protocol(request: Request) -> errors.Protocol:
+    """The protocol to answer `request` in: by its path, and Google's for a Google-authenticated `/v1/models`."""
+    return "google" if is_google_request(request) else errors.protocol_for_path(request.url.path)
+
+
+def error_response(exc: errors.GatewayError, path: str, protocol: errors.Protocol | None = None) -> JSONResponse:
+    protocol = protocol or errors.protocol_for_path(path)
     return JSONResponse(errors.error_body(exc, protocol), status_code=exc.status, headers=exc.headers())

@@ -69,17 +69,20 @@ class Dialect:
     image_urls: Callable[[dict[str, Any]], list[str]]
     to_upstream: Callable[[dict[str, Any], Context], UpstreamRequest]
     translator: Callable[[str, str, UpstreamRequest, dict[str, Any]], Translator]  # (request id, model, ...)
-    fmt: StreamFormat
+    fmt: StreamFormat | Callable[[], StreamFormat]  # a callable makes a fresh one per response (stateful framing)
     fold: Callable[[list[dict[str, Any]]], dict[str, Any]]
     id_header: str | None = None  # a protocol's own request-id header, besides x-request-id
 
 
-async def serve(request: Request, dialect: Dialect) -> Response:
-    """The path of every model request: parse, resolve, translate, open, answer."""
+async def serve(request: Request, dialect: Dialect, *, model_name: str | None = None) -> Response:
+    """The path of every model request: parse, resolve, translate, open, answer.
+
+    The model is the body's `model`, or `model_name` for protocols that name it in the path (Gemini).
+    """
     gateway, identity = caller(request)
     started = gateway.clock()
     body = await read_json(request, dialect.schema)
-    model = await gateway.catalog.resolve(body["model"])
+    model = await gateway.catalog.resolve(model_name or body["model"])
     images = await gateway.images.fetch_all(dialect.image_urls(body))
     upstream = dialect.to_upstream(body, context(gateway, model.id, images))
     rid = request_id(request)
@@ -91,7 +94,7 @@ async def serve(request: Request, dialect: Dialect) -> Response:
         dialect.translator(rid, model.id, upstream, body),
         gateway.stages(upstream),
         stream=upstream.stream,
-        fmt=dialect.fmt,
+        fmt=dialect.fmt if isinstance(dialect.fmt, StreamFormat) else dialect.fmt(),
         fold=dialect.fold,
         headers={dialect.id_header: rid} if dialect.id_header else None,
     )

@@ -64,6 +64,11 @@ class UpstreamRequest:
     include_usage: bool = False
     tool_ids: dict[str, str] = field(default_factory=dict)  # alias → client's original id
     conversation: str = ""  # stable seed for the thread id
+    variants: tuple[dict[str, Any], ...] = ()  # params per choice, when they differ (several legacy prompts)
+
+    def choice_params(self) -> list[dict[str, Any]]:
+        """The upstream params of each of the n generations."""
+        return list(self.variants) if self.variants else [self.params] * self.n
 
 
 def shown(value: Any, limit: int = 60) -> str:

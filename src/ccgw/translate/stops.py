@@ -7,7 +7,20 @@ the usage reported stays the upstream's own.
 
 from __future__ import annotations
 
+from typing import Any
+
+from ccgw.errors import InvalidRequestError
 from ccgw.upstream.events import Event, Failure, Finish, TextDelta
+
+MAX_STOPS = 16
+
+
+def stop_sequences(value: Any, param: str = "stop", limit: int = MAX_STOPS) -> tuple[str, ...]:
+    """OpenAI's `stop`: a string or up to `limit` strings (empty ones dropped)."""
+    stops = [value] if isinstance(value, str) else value or []
+    if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops) or len(stops) > limit:
+        raise InvalidRequestError(f"{param}: must be a string or up to {limit} strings", param=param)
+    return tuple(s for s in stops if s)
 
 
 class StopFilter:
