@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import httpx
 import respx
 from fastapi.testclient import TestClient
-from tests.conftest import USAGE, chunked, ndjson, sse_payloads, text_answer
+from tests.conftest import UPSTREAM, UPSTREAM_KEY, USAGE, chunked, make_settings, ndjson, sse_payloads, text_answer
 
 from ccgw.jsonutil import loads
 
@@ -49,12 +50,29 @@ def test_chat_envelope_headers_and_placeholder_system(client: TestClient, upstre
     }  # fmt: skip
     assert envelope["params"]["stream"] is True
     assert envelope["params"]["max_tokens"] == 64000
-    assert envelope["params"]["system"].strip()
+    assert envelope["params"]["system"] == [{"type": "text", "text": "You are a helpful assistant."}]
+    assert envelope["params"]["tools"] == []
     assert envelope["threadId"] == request.headers["x-session-id"]
     assert request.headers["authorization"].startswith("Bearer user_")
     assert request.headers["x-command-code-version"]
     assert request.headers["user-agent"] == "cli"
-    assert not any(h.startswith(("x-thumbmark", "x-machine", "traceparent")) for h in request.headers)
+    # The CLI's headers that carry no data about the machine; nothing that does.
+    assert request.headers["x-project-slug"] == "ccgw"
+    assert request.headers["x-taste-learning"] == "false"
+    assert re.fullmatch(r"00-[0-9a-f]{32}-[0-9a-f]{16}-01", request.headers["traceparent"])
+    assert "x-cmd-zdr" not in request.headers
+    assert not any(h.startswith(("x-thumbmark", "x-machine")) for h in request.headers)
+
+
+def test_chat_traceparent_fresh_per_request_and_zdr_header_when_configured(
+    app_factory: Any, upstream: respx.MockRouter
+) -> None:
+    client = app_factory(make_settings(commandcode={"api_key": UPSTREAM_KEY, "base_url": UPSTREAM, "zdr": True}))
+    client.post("/v1/chat/completions", json=CHAT)
+    client.post("/v1/chat/completions", json=CHAT)
+    first, second = (call.request for call in upstream.routes["generate"].calls)
+    assert first.headers["traceparent"] != second.headers["traceparent"]
+    assert first.headers["x-cmd-zdr"] == "1"
 
 
 def test_chat_stream_sse_with_usage_chunk_before_done(client: TestClient) -> None:
@@ -344,3 +362,32 @@ def test_unexpected_error_reading_the_stream_is_a_failure_not_a_success(
     response = client.post("/v1/chat/completions", json={**CHAT, "stream": True})
     assert response.status_code == 502
     assert "RuntimeError" in response.json()["error"]["message"]
+
+
+PNG = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+
+
+def test_chat_image_to_text_only_model_is_a_note_a_header_and_a_log_line(
+    client: TestClient, upstream: respx.MockRouter, caplog: Any
+) -> None:
+    content = [{"type": "text", "text": "what is it?"}, {"type": "image_url", "image_url": {"url": PNG}}]
+    with caplog.at_level("WARNING", logger="ccgw.requests"):
+        response = client.post(
+            "/v1/chat/completions",
+            json={"model": "deepseek-v4-pro", "messages": [{"role": "user", "content": content}]},
+        )
+    assert response.status_code == 200
+    assert response.headers["x-ccgw-warning"] == "image omitted, deepseek/deepseek-v4-pro takes text only"
+    parts = sent_envelope(upstream)["params"]["messages"][0]["content"]
+    assert [p["type"] for p in parts] == ["text", "text"]
+    assert "takes text only" in parts[1]["text"]
+    assert any("1 image(s) omitted" in r.getMessage() for r in caplog.records)
+
+
+def test_chat_image_to_vision_model_is_sent_without_warning(client: TestClient, upstream: respx.MockRouter) -> None:
+    content = [{"type": "image_url", "image_url": {"url": PNG}}]
+    response = client.post(
+        "/v1/chat/completions", json={"model": "Kimi-K3", "messages": [{"role": "user", "content": content}]}
+    )
+    assert "x-ccgw-warning" not in response.headers
+    assert sent_envelope(upstream)["params"]["messages"][0]["content"][0]["type"] == "image"
