@@ -119,7 +119,8 @@ def test_chat_failure_before_content_is_http_error_even_when_streaming(
 ) -> None:
     upstream.routes["generate"].mock(
         return_value=httpx.Response(
-            200, content=ndjson({"type": "start"}, {"type": "error", "error": {"message": "<429> slow"}})
+            200,
+            content=ndjson({"type": "start"}, {"type": "error", "error": {"message": "slow", "statusCode": 429}}),
         )
     )
     response = client.post("/v1/chat/completions", json={**CHAT, "stream": True})
@@ -140,12 +141,16 @@ def test_chat_upstream_http_errors_mapped(app_factory: Any, upstream: respx.Mock
         (413, {"error": {"message": "big"}}, 413, "request_too_large"),
         (400, {"error": {"message": "Too big: expected number to be <=200000"}}, 400, "upstream_rejected"),
         (503, {"error": {"message": "down"}}, 502, "upstream_error"),
+        (400, {"error": {"message": "Insufficient credits for this request"}}, 402, "insufficient_credits"),
+        (403, {"error": {"message": "spend limit", "code": "USAGE_EXCEEDED"}}, 402, "spend_cap_exceeded"),
+        (403, {"error": {"message": "PREMIUM_CREDITS_EXHAUSTED: used"}}, 402, "premium_credits_exhausted"),
+        (422, {"error": {"message": "no zdr", "code": "CMD_ZDR_NO_PROVIDERS"}}, 400, "zdr_no_providers"),
         # last: a 429 that names its window blocks what follows until the reset (see test_plan_*)
         (
             429,
             {"error": {"message": "limit", "rateLimit": {"reset": 4102444800, "window": "weekly"}}},
             429,
-            "rate_limit_exceeded",
+            "plan_window_exhausted",
         ),
     ]
     for status, body, expected, code in cases:
@@ -391,3 +396,25 @@ def test_chat_image_to_vision_model_is_sent_without_warning(client: TestClient, 
     )
     assert "x-ccgw-warning" not in response.headers
     assert sent_envelope(upstream)["params"]["messages"][0]["content"][0]["type"] == "image"
+
+
+def test_chat_pause_turn_is_continued_into_one_answer_with_usage_summed(
+    client: TestClient, upstream: respx.MockRouter
+) -> None:
+    paused = ndjson(
+        {"type": "start"},
+        {"type": "text-delta", "id": "txt-0", "text": "First half. "},
+        {"type": "finish", "finishReason": "other", "rawFinishReason": "pause_turn", "totalUsage": USAGE},
+    )
+    upstream.routes["generate"].side_effect = [
+        httpx.Response(200, content=paused),
+        httpx.Response(200, content=text_answer("Second half.")),
+    ]
+    response = client.post("/v1/chat/completions", json=CHAT)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["choices"][0]["message"]["content"] == "First half. Second half."
+    assert body["choices"][0]["finish_reason"] == "stop"
+    assert body["usage"]["prompt_tokens"] == 2 * USAGE["inputTokens"]
+    first, second = (loads(call.request.content) for call in upstream.routes["generate"].calls)
+    assert first["params"] == second["params"]  # the same request again, as the CLI sends it

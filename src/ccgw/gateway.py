@@ -240,7 +240,7 @@ class Gateway:
                 raise failure
             raise errors.UpstreamError(f"Cannot reach Command Code: {type(failure).__name__}") from failure
         self.metrics.in_flight.inc()
-        group = TurnGroup(streams, lambda done: self._finished(call, done), clock=self.clock)
+        group = TurnGroup(streams, lambda done: self._finished(call, done), clock=self.clock, reopen=generate)
         self._live.add(group)
         try:
             await group.settle(self.settings.timeouts.keepalive)
