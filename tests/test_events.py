@@ -166,7 +166,7 @@ def test_reader_malformed_line_skipped_and_counted_like_the_cli() -> None:
 
 
 def test_reader_malformed_line_without_finish_is_truncation_naming_it() -> None:
-    out, reader = run([{"type": MALFORMED, "line": "{oops"}])
+    out, _ = run([{"type": MALFORMED, "line": "{oops"}])
     assert isinstance(out[0], Failure) and out[0].error.code == "upstream_truncated"
     assert "1 line(s) that did not parse" in out[0].error.message
 

@@ -87,9 +87,7 @@ class TurnGroup:
                 log.warning("skipped %d unparsable line(s) in Command Code's stream", reader.skipped)
             self._pump_ended()
 
-    async def _read(
-        self, index: int, reader: TurnReader, decoder: NDJSONDecoder, chunks: AsyncIterator[bytes]
-    ) -> None:
+    async def _read(self, index: int, reader: TurnReader, decoder: NDJSONDecoder, chunks: AsyncIterator[bytes]) -> None:
         """Feed one upstream response to `reader` until its end, a terminal event or a pause."""
         try:
             async for chunk in chunks:
