@@ -23,14 +23,14 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from ccgw import errors, limits
-from ccgw.accounts import Account, AccountPool, account_level
+from ccgw.accounts import Account, AccountPool, account_level, final_refusal
 from ccgw.auth import Identity, KeyRing
 from ccgw.catalog import Catalog
 from ccgw.config import Settings
 from ccgw.images import ImageFetcher
 from ccgw.jsonutil import dumps
 from ccgw.metrics import Metrics
-from ccgw.plan import PlanMonitor
+from ccgw.plan import PlanMonitor, fetch_plan
 from ccgw.reasoning_memory import ReasoningMemory
 from ccgw.relay import Stage, Translator, collect, relay
 from ccgw.translate.common import UpstreamRequest
@@ -104,7 +104,7 @@ class Gateway:
         )
 
     def _account(self, name: str, key: str) -> Account:
-        fetch = functools.partial(self.upstream.get_json, "/alpha/billing/credits", api_key=key)
+        fetch = functools.partial(fetch_plan, self.upstream.get_json, key)
         return Account(name, key, PlanMonitor(fetch, ttl=self.settings.plan_cache_ttl, clock=self.clock))
 
     @property
@@ -164,9 +164,10 @@ class Gateway:
         while True:
             account = self._pick(seed, call.model)
             if account is None:
-                # Every account is cooling down: wait for the first to recover if that is soon.
+                # Every account is cooling down: wait for the first to recover if that is soon
+                # (never for a used-up window or model limit: the CLI does not retry those either).
                 wait = self.pool.earliest_recovery(call.model)
-                if wait is None or waits >= retries.attempts or wait > retries.max_wait:
+                if wait is None or waits >= retries.attempts or wait > retries.max_wait or final_refusal(error):
                     break
                 if self.clock() + wait >= deadline:
                     break
@@ -193,17 +194,18 @@ class Gateway:
         for account in self.pool.candidates(seed, model):
             try:
                 account.plan.guard()
-            except errors.RateLimitError as exhausted:
+            except (errors.RateLimitError, errors.PaymentRequiredError) as exhausted:
                 self.pool.failed(account, exhausted, model)
                 continue
             return account
         return None
 
     def _failed(self, account: Account, error: errors.GatewayError, model: str) -> None:
+        if isinstance(error, errors.RateLimitError) and error.window:
+            account.plan.note_exhausted(error.window, error.resets_in or error.retry_after)
+            error.retry_after = max(error.retry_after or 0, error.resets_in or 0) or error.retry_after
         self.pool.failed(account, error, model)
         self.metrics.upstream_error(error.code or type(error).__name__)
-        if isinstance(error, errors.RateLimitError):
-            account.plan.note_exhausted(error.window, error.retry_after)
 
     def _give_up(self, model: str, error: errors.GatewayError | None) -> errors.GatewayError:
         """The error a client gets when no attempt succeeded."""
