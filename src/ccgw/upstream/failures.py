@@ -217,7 +217,7 @@ WINDOW_NAMES = {"fiveHour": "five-hour", "weekly": "weekly", "daily": "daily"}
 def from_response(status: int, headers: Mapping[str, str], body: bytes) -> errors.GatewayError:
     message, code, rate_limit = parse_error_body(body)
     retry = retry_after_seconds(headers, rate_limit, message) if status in (402, 403, 429) else None
-    window = rate_limit.get("window") if isinstance(rate_limit.get("window"), str) else None
+    window = rate_limit.get("window") if rate_limit.get("window") in WINDOW_NAMES else None  # the CLI's three
     if window is None and status == 429 and "usage limit for your plan" in message.lower():
         window = "weekly" if "weekly" in message.lower() else "fiveHour"  # the CLI's reading of the text
     model = rate_limit.get("model") if isinstance(rate_limit.get("model"), str) else None
