@@ -106,7 +106,7 @@ def make_settings(**overrides: Any) -> Settings:
 @pytest.fixture
 def upstream() -> Iterator[respx.MockRouter]:
     router = respx.MockRouter(base_url=UPSTREAM, assert_all_called=False)
-    router.get("/provider/v1/models").mock(return_value=httpx.Response(200, json=CATALOG))
+    router.get("/provider/v1/models", name="models").mock(return_value=httpx.Response(200, json=CATALOG))
     router.get("/alpha/billing/credits", name="credits").mock(return_value=httpx.Response(200, json=CREDITS))
     router.get("/alpha/whoami", name="whoami").mock(return_value=httpx.Response(200, json=WHOAMI))
     router.post("/alpha/generate", name="generate").mock(

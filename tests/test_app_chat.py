@@ -266,13 +266,28 @@ def test_models_list_shape_exclusions_and_resolution(client: TestClient, upstrea
         "created": 0,
         "owned_by": "deepseek",
         "name": "DeepSeek V4 Pro",
-        "context_length": 1048576,
+        "context_length": 1048576,  # the live catalog's
+        "min_plan": "individual-go",  # from the CLI's table
+        "min_plan_name": "Go",
     }
     excluded = client.post("/v1/chat/completions", json={**CHAT, "model": "claude-sonnet-4-6"})
     assert excluded.status_code == 404 and excluded.json()["error"]["code"] == "model_not_found"
     unknown = client.post("/v1/chat/completions", json={**CHAT, "model": "nope-1"})
     assert unknown.status_code == 404
     assert upstream.routes["generate"].call_count == 0
+
+
+def test_models_without_live_catalog_come_from_the_cli_table_with_context_length(
+    client: TestClient, upstream: respx.MockRouter
+) -> None:
+    upstream.routes["models"].mock(return_value=httpx.Response(403, json={"error": {"code": "upgrade_required"}}))
+    data = {m["id"]: m for m in client.get("/v1/models").json()["data"]}
+    assert len(data) > 40 and all(m["context_length"] > 0 for m in data.values())
+    assert data["deepseek/deepseek-v4-pro"]["context_length"] == 1_000_000  # the CLI's own figure
+    assert data["Qwen/Qwen3.8-27B"]["max_output_tokens"] == 32768
+    assert data["gpt-6-luna"]["min_plan"] == "individual-go"
+    assert not any(i.startswith("claude-") for i in data)  # exclude_models still applies
+    assert "meituan/LongCat-2.0:free" not in data  # hidden in the CLI
 
 
 def test_models_served_from_last_good_copy_when_upstream_down(app_factory: Any, upstream: respx.MockRouter) -> None:
