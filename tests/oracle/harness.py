@@ -166,7 +166,7 @@ class Oracle:
         }
         spec_path = base / "run.json"
         spec_path.write_text(json.dumps(spec))
-        launcher = ["unshare", "-n", sys.executable, "-m", "tests.oracle.launch", str(spec_path)]
+        launcher = ["unshare", "-n", sys.executable, "-X", "faulthandler", "-m", "tests.oracle.launch", str(spec_path)]
         done = subprocess.run(launcher, cwd=ROOT, capture_output=True, text=True, timeout=timeout + 60)
         if done.returncode != 0 or not Path(spec["out"]).exists():
             raise AssertionError(f"the oracle launcher failed ({done.returncode}):\n{done.stderr[-3000:]}")

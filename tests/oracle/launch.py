@@ -38,18 +38,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def serve_fake(state: FakeState, port: int) -> uvicorn.Server:
+def serve_fake(state: FakeState, port: int) -> tuple[uvicorn.Server, threading.Thread]:
     config = uvicorn.Config(
         create_fake_app(state), host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off"
     )
     server = uvicorn.Server(config)
-    threading.Thread(target=server.run, daemon=True).start()
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
     deadline = time.monotonic() + 20
     while not server.started:
         if time.monotonic() > deadline:
             raise RuntimeError("the fake did not start")
         time.sleep(0.02)
-    return server
+    return server, thread
 
 
 def run_cli(run: dict[str, Any], url: str) -> dict[str, Any]:
@@ -95,11 +96,12 @@ def main(path: str) -> None:
     state = FakeState(**run.get("state", {}))
     state.script.extend(run.get("script", []))
     port = free_port()
-    server = serve_fake(state, port)
+    server, thread = serve_fake(state, port)
     try:
         result = run_cli(run, f"http://127.0.0.1:{port}")
     finally:
         server.should_exit = True
+        thread.join(10)
     result["requests"] = [r.to_json() for r in state.requests]
     result["queued_left"] = len(state.script)
     Path(run["out"]).write_text(json.dumps(result))
@@ -107,3 +109,5 @@ def main(path: str) -> None:
 
 if __name__ == "__main__":
     main(sys.argv[1])
+    sys.stdout.flush()
+    os._exit(0)  # no interpreter teardown: nothing is left to clean up, and it cannot crash the run
