@@ -46,6 +46,8 @@ CREDITS = {
     },
 }
 
+WHOAMI = {"success": True, "user": {"id": "u1", "name": "n", "email": "e@x.test", "userName": "n"}, "org": None}
+
 USAGE = {
     "inputTokens": 100,
     "inputTokenDetails": {"noCacheTokens": 60, "cacheReadTokens": 40},
@@ -104,8 +106,9 @@ def make_settings(**overrides: Any) -> Settings:
 @pytest.fixture
 def upstream() -> Iterator[respx.MockRouter]:
     router = respx.MockRouter(base_url=UPSTREAM, assert_all_called=False)
-    router.get("/provider/v1/models").mock(return_value=httpx.Response(200, json=CATALOG))
+    router.get("/provider/v1/models", name="models").mock(return_value=httpx.Response(200, json=CATALOG))
     router.get("/alpha/billing/credits", name="credits").mock(return_value=httpx.Response(200, json=CREDITS))
+    router.get("/alpha/whoami", name="whoami").mock(return_value=httpx.Response(200, json=WHOAMI))
     router.post("/alpha/generate", name="generate").mock(
         return_value=httpx.Response(
             200, content=text_answer("Hello", ", world."), headers={"content-type": "text/event-stream"}

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import httpx
 import respx
 from fastapi.testclient import TestClient
-from tests.conftest import USAGE, chunked, ndjson, sse_payloads, text_answer
+from tests.conftest import UPSTREAM, UPSTREAM_KEY, USAGE, chunked, make_settings, ndjson, sse_payloads, text_answer
 
 from ccgw.jsonutil import loads
 
@@ -49,12 +50,29 @@ def test_chat_envelope_headers_and_placeholder_system(client: TestClient, upstre
     }  # fmt: skip
     assert envelope["params"]["stream"] is True
     assert envelope["params"]["max_tokens"] == 64000
-    assert envelope["params"]["system"].strip()
+    assert envelope["params"]["system"] == [{"type": "text", "text": "You are a helpful assistant."}]
+    assert envelope["params"]["tools"] == []
     assert envelope["threadId"] == request.headers["x-session-id"]
     assert request.headers["authorization"].startswith("Bearer user_")
     assert request.headers["x-command-code-version"]
     assert request.headers["user-agent"] == "cli"
-    assert not any(h.startswith(("x-thumbmark", "x-machine", "traceparent")) for h in request.headers)
+    # The CLI's headers that carry no data about the machine; nothing that does.
+    assert request.headers["x-project-slug"] == "ccgw"
+    assert request.headers["x-taste-learning"] == "false"
+    assert re.fullmatch(r"00-[0-9a-f]{32}-[0-9a-f]{16}-01", request.headers["traceparent"])
+    assert "x-cmd-zdr" not in request.headers
+    assert not any(h.startswith(("x-thumbmark", "x-machine")) for h in request.headers)
+
+
+def test_chat_traceparent_fresh_per_request_and_zdr_header_when_configured(
+    app_factory: Any, upstream: respx.MockRouter
+) -> None:
+    client = app_factory(make_settings(commandcode={"api_key": UPSTREAM_KEY, "base_url": UPSTREAM, "zdr": True}))
+    client.post("/v1/chat/completions", json=CHAT)
+    client.post("/v1/chat/completions", json=CHAT)
+    first, second = (call.request for call in upstream.routes["generate"].calls)
+    assert first.headers["traceparent"] != second.headers["traceparent"]
+    assert first.headers["x-cmd-zdr"] == "1"
 
 
 def test_chat_stream_sse_with_usage_chunk_before_done(client: TestClient) -> None:
@@ -101,7 +119,8 @@ def test_chat_failure_before_content_is_http_error_even_when_streaming(
 ) -> None:
     upstream.routes["generate"].mock(
         return_value=httpx.Response(
-            200, content=ndjson({"type": "start"}, {"type": "error", "error": {"message": "<429> slow"}})
+            200,
+            content=ndjson({"type": "start"}, {"type": "error", "error": {"message": "slow", "statusCode": 429}}),
         )
     )
     response = client.post("/v1/chat/completions", json={**CHAT, "stream": True})
@@ -122,12 +141,16 @@ def test_chat_upstream_http_errors_mapped(app_factory: Any, upstream: respx.Mock
         (413, {"error": {"message": "big"}}, 413, "request_too_large"),
         (400, {"error": {"message": "Too big: expected number to be <=200000"}}, 400, "upstream_rejected"),
         (503, {"error": {"message": "down"}}, 502, "upstream_error"),
+        (400, {"error": {"message": "Insufficient credits for this request"}}, 402, "insufficient_credits"),
+        (403, {"error": {"message": "spend limit", "code": "USAGE_EXCEEDED"}}, 402, "spend_cap_exceeded"),
+        (403, {"error": {"message": "PREMIUM_CREDITS_EXHAUSTED: used"}}, 402, "premium_credits_exhausted"),
+        (422, {"error": {"message": "no zdr", "code": "CMD_ZDR_NO_PROVIDERS"}}, 400, "zdr_no_providers"),
         # last: a 429 that names its window blocks what follows until the reset (see test_plan_*)
         (
             429,
             {"error": {"message": "limit", "rateLimit": {"reset": 4102444800, "window": "weekly"}}},
             429,
-            "rate_limit_exceeded",
+            "plan_window_exhausted",
         ),
     ]
     for status, body, expected, code in cases:
@@ -243,13 +266,28 @@ def test_models_list_shape_exclusions_and_resolution(client: TestClient, upstrea
         "created": 0,
         "owned_by": "deepseek",
         "name": "DeepSeek V4 Pro",
-        "context_length": 1048576,
+        "context_length": 1048576,  # the live catalog's
+        "min_plan": "individual-go",  # from the CLI's table
+        "min_plan_name": "Go",
     }
     excluded = client.post("/v1/chat/completions", json={**CHAT, "model": "claude-sonnet-4-6"})
     assert excluded.status_code == 404 and excluded.json()["error"]["code"] == "model_not_found"
     unknown = client.post("/v1/chat/completions", json={**CHAT, "model": "nope-1"})
     assert unknown.status_code == 404
     assert upstream.routes["generate"].call_count == 0
+
+
+def test_models_without_live_catalog_come_from_the_cli_table_with_context_length(
+    client: TestClient, upstream: respx.MockRouter
+) -> None:
+    upstream.routes["models"].mock(return_value=httpx.Response(403, json={"error": {"code": "upgrade_required"}}))
+    data = {m["id"]: m for m in client.get("/v1/models").json()["data"]}
+    assert len(data) > 40 and all(m["context_length"] > 0 for m in data.values())
+    assert data["deepseek/deepseek-v4-pro"]["context_length"] == 1_000_000  # the CLI's own figure
+    assert data["Qwen/Qwen3.8-27B"]["max_output_tokens"] == 32768
+    assert data["gpt-6-luna"]["min_plan"] == "individual-go"
+    assert not any(i.startswith("claude-") for i in data)  # exclude_models still applies
+    assert "meituan/LongCat-2.0:free" not in data  # hidden in the CLI
 
 
 def test_models_served_from_last_good_copy_when_upstream_down(app_factory: Any, upstream: respx.MockRouter) -> None:
@@ -344,3 +382,54 @@ def test_unexpected_error_reading_the_stream_is_a_failure_not_a_success(
     response = client.post("/v1/chat/completions", json={**CHAT, "stream": True})
     assert response.status_code == 502
     assert "RuntimeError" in response.json()["error"]["message"]
+
+
+PNG = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+
+
+def test_chat_image_to_text_only_model_is_a_note_a_header_and_a_log_line(
+    client: TestClient, upstream: respx.MockRouter, caplog: Any
+) -> None:
+    content = [{"type": "text", "text": "what is it?"}, {"type": "image_url", "image_url": {"url": PNG}}]
+    with caplog.at_level("WARNING", logger="ccgw.requests"):
+        response = client.post(
+            "/v1/chat/completions",
+            json={"model": "deepseek-v4-pro", "messages": [{"role": "user", "content": content}]},
+        )
+    assert response.status_code == 200
+    assert response.headers["x-ccgw-warning"] == "image omitted, deepseek/deepseek-v4-pro takes text only"
+    parts = sent_envelope(upstream)["params"]["messages"][0]["content"]
+    assert [p["type"] for p in parts] == ["text", "text"]
+    assert "takes text only" in parts[1]["text"]
+    assert any("1 image(s) omitted" in r.getMessage() for r in caplog.records)
+
+
+def test_chat_image_to_vision_model_is_sent_without_warning(client: TestClient, upstream: respx.MockRouter) -> None:
+    content = [{"type": "image_url", "image_url": {"url": PNG}}]
+    response = client.post(
+        "/v1/chat/completions", json={"model": "Kimi-K3", "messages": [{"role": "user", "content": content}]}
+    )
+    assert "x-ccgw-warning" not in response.headers
+    assert sent_envelope(upstream)["params"]["messages"][0]["content"][0]["type"] == "image"
+
+
+def test_chat_pause_turn_is_continued_into_one_answer_with_usage_summed(
+    client: TestClient, upstream: respx.MockRouter
+) -> None:
+    paused = ndjson(
+        {"type": "start"},
+        {"type": "text-delta", "id": "txt-0", "text": "First half. "},
+        {"type": "finish", "finishReason": "other", "rawFinishReason": "pause_turn", "totalUsage": USAGE},
+    )
+    upstream.routes["generate"].side_effect = [
+        httpx.Response(200, content=paused),
+        httpx.Response(200, content=text_answer("Second half.")),
+    ]
+    response = client.post("/v1/chat/completions", json=CHAT)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["choices"][0]["message"]["content"] == "First half. Second half."
+    assert body["choices"][0]["finish_reason"] == "stop"
+    assert body["usage"]["prompt_tokens"] == 2 * USAGE["inputTokens"]
+    first, second = (loads(call.request.content) for call in upstream.routes["generate"].calls)
+    assert first["params"] == second["params"]  # the same request again, as the CLI sends it

@@ -32,7 +32,8 @@ def test_request_system_and_developer_join_and_user_string() -> None:
             ]
         }
     )
-    assert params["system"] == "be brief\n\nbe kind"
+    # The CLI's block array: every block but the last ends in a newline.
+    assert params["system"] == [{"type": "text", "text": "be brief\n"}, {"type": "text", "text": "be kind"}]
     assert params["messages"] == [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]
     assert params["max_tokens"] == 64000
     assert params["model"] == "deepseek/deepseek-v4-pro"
@@ -80,7 +81,22 @@ def test_request_tool_history_native_parts_with_names_and_reasoning() -> None:
         ],
     }
     assert params["tools"][0]["input_schema"]["type"] == "object"
-    assert params["tool_choice"] == {"type": "any"}
+    assert "tool_choice" not in params  # the CLI never sends it: `required` becomes an instruction
+    assert params["system"][-1]["text"] == "In this reply, call at least one of the available tools."
+
+
+def test_request_tool_choice_honoured_as_instruction_with_tools_kept() -> None:
+    tools = [{"type": "function", "function": {"name": "read", "parameters": {"type": "object"}}}]
+    msgs = [{"role": "user", "content": "x"}]
+    none = translate({"messages": msgs, "tools": tools, "tool_choice": "none"})
+    assert [t["name"] for t in none["tools"]] == ["read"]  # kept, so tool history stays valid
+    assert none["system"] == [{"type": "text", "text": "Do not call any tool in this reply; answer with text only."}]
+    named = translate(
+        {"messages": msgs, "tools": tools, "tool_choice": {"type": "function", "function": {"name": "read"}}}
+    )
+    assert named["system"][-1]["text"] == "In this reply, call the tool `read`."
+    assert translate({"messages": msgs, "tools": tools, "tool_choice": "auto"})["system"] == []
+    assert translate({"messages": msgs, "tool_choice": "required"})["system"] == []  # no tools: nothing to call
 
 
 def test_request_long_tool_ids_aliased_consistently() -> None:
@@ -166,13 +182,19 @@ def test_request_tool_schema_root_must_be_object() -> None:
         )
 
 
-def test_request_reasoning_effort_mapping() -> None:
+def test_request_reasoning_effort_only_levels_the_model_has() -> None:
     msgs = [{"role": "user", "content": "x"}]
-    assert translate({"messages": msgs, "reasoning_effort": "low"})["reasoning_effort"] == "high"
-    assert translate({"messages": msgs, "reasoning_effort": "none"})["reasoning_effort"] == "off"
-    other = Context(model="moonshotai/Kimi-K3")
-    assert translate({"messages": msgs, "reasoning_effort": "medium"}, other)["reasoning_effort"] == "medium"
-    assert "reasoning_effort" not in translate({"messages": msgs, "reasoning_effort": "none"}, other)
+    assert "reasoning_effort" not in translate({"messages": msgs})  # the CLI sends none by default
+    assert translate({"messages": msgs, "reasoning_effort": "low"})["reasoning_effort"] == "high"  # high, max
+    assert translate({"messages": msgs, "reasoning_effort": "xhigh"})["reasoning_effort"] == "max"
+    assert "reasoning_effort" not in translate({"messages": msgs, "reasoning_effort": "none"})  # no `off` in 1.64.0
+    qwen = Context(model="Qwen/Qwen3.8-Max")  # low, medium, xhigh
+    assert translate({"messages": msgs, "reasoning_effort": "high"}, qwen)["reasoning_effort"] == "xhigh"
+    assert translate({"messages": msgs, "reasoning_effort": "minimal"}, qwen)["reasoning_effort"] == "low"
+    kimi = Context(model="moonshotai/Kimi-K2.6")  # no levels: the CLI refuses --effort for it
+    assert "reasoning_effort" not in translate({"messages": msgs, "reasoning_effort": "high"}, kimi)
+    unknown = Context(model="vendor/not-in-the-cli-table")
+    assert "reasoning_effort" not in translate({"messages": msgs, "reasoning_effort": "high"}, unknown)
 
 
 def test_request_unknown_fields_tolerated_and_stream_options() -> None:
@@ -192,7 +214,8 @@ def test_request_unknown_fields_tolerated_and_stream_options() -> None:
         CTX,
     )
     assert (up.stream, up.include_usage, up.n, up.stop) == (True, True, 2, ("END",))
-    assert set(up.params) == {"model", "messages", "system", "max_tokens"}
+    assert list(up.params) == ["model", "messages", "tools", "system", "max_tokens"]  # the CLI's keys, in its order
+    assert up.params["tools"] == []
 
 
 def stream_chunks(events: list[Any], **kw: Any) -> list[dict[str, Any]]:
@@ -330,3 +353,20 @@ def test_request_legacy_function_ids_aliased_like_tool_ids() -> None:
     call = params["messages"][0]["content"][-1]
     result = params["messages"][1]["content"][0]
     assert len(call["toolCallId"]) <= 64 and result["toolCallId"] == call["toolCallId"]
+
+
+def test_request_images_to_text_only_model_become_a_note() -> None:
+    content = [{"type": "text", "text": "what is this?"}, {"type": "image_url", "image_url": {"url": PNG}}]
+    up = chat_request.to_upstream(
+        {"model": "m", "messages": [{"role": "user", "content": content}]}, Context(model="deepseek/deepseek-v4-pro")
+    )
+    assert up.params["messages"][0]["content"] == [
+        {"type": "text", "text": "what is this?"},
+        {"type": "text", "text": "[image omitted: deepseek/deepseek-v4-pro takes text only]"},
+    ]
+    assert up.omitted_images == 1
+    vision = chat_request.to_upstream(
+        {"model": "m", "messages": [{"role": "user", "content": content}]}, Context(model="moonshotai/Kimi-K3")
+    )
+    assert vision.params["messages"][0]["content"][1]["type"] == "image"
+    assert vision.omitted_images == 0

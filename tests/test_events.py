@@ -113,8 +113,19 @@ def test_reader_eof_without_finish_is_truncation() -> None:
 
 
 def test_reader_inband_error_status_prefix_outranks_status_code() -> None:
-    out, _ = run([{"type": "error", "error": {"message": "<400> bad request", "statusCode": 503}}], end=False)
+    message = '400 {"error":{"type":"invalid_request_error","message":"bad schema"}}'
+    out, _ = run([{"type": "error", "error": {"message": message, "statusCode": 503}}], end=False)
     assert isinstance(out[0], Failure) and isinstance(out[0].error, errors.InvalidRequestError)
+    assert "invalid_request_error: bad schema" in out[0].error.message
+
+
+def test_reader_inband_error_prefix_without_error_message_is_not_a_status() -> None:
+    # The CLI takes NNN only when the JSON after it has error.message; else statusCode decides.
+    for message in ('400 {"detail":"x"}', "<400> bad request"):
+        out, _ = run([{"type": "error", "error": {"message": message, "statusCode": 503}}], end=False)
+        assert isinstance(out[0], Failure) and type(out[0].error) is errors.UpstreamError
+    out, _ = run([{"type": "error", "error": {"message": "no status at all"}}], end=False)
+    assert out[0].error.status == 502
 
 
 def test_reader_inband_429_and_string_error() -> None:
@@ -148,11 +159,43 @@ def test_reader_empty_answer_is_failure_but_length_is_not() -> None:
     assert isinstance(out[0], Finish) and out[0].reason == "length"
 
 
-def test_reader_malformed_line_and_abort_fail() -> None:
-    out, _ = run([{"type": MALFORMED, "line": "{oops"}], end=False)
-    assert isinstance(out[0], Failure)
+def test_reader_malformed_line_skipped_and_counted_like_the_cli() -> None:
+    out, reader = run([{"type": "text-delta", "text": "a"}, {"type": MALFORMED, "line": "{oops"}, finish()])
+    assert out[0] == TextDelta("a") and isinstance(out[1], Finish)
+    assert reader.skipped == 1
+
+
+def test_reader_malformed_line_without_finish_is_truncation_naming_it() -> None:
+    out, _ = run([{"type": MALFORMED, "line": "{oops"}])
+    assert isinstance(out[0], Failure) and out[0].error.code == "upstream_truncated"
+    assert "1 line(s) that did not parse" in out[0].error.message
+
+
+def test_reader_abort_fails() -> None:
     out, _ = run([{"type": "abort"}], end=False)
     assert isinstance(out[0], Failure)
+
+
+def test_reader_pause_turn_is_continued_with_usage_summed() -> None:
+    reader = TurnReader()
+    first = [{"type": "text-delta", "text": "one "}, finish("other", "pause_turn")]
+    out = [e for event in first for e in reader.feed(event)]
+    assert out == [TextDelta("one ")] and reader.paused and reader.terminal is None
+    reader.resume()
+    out = [e for event in [{"type": "text-delta", "text": "two"}, finish()] for e in reader.feed(event)]
+    assert out[0] == TextDelta("two") and isinstance(out[1], Finish) and out[1].reason == "stop"
+    assert reader.usage.input_tokens == 2 * USAGE["inputTokens"]
+    assert reader.usage.output_tokens == 2 * USAGE["outputTokens"]
+
+
+def test_reader_pause_turn_after_five_continuations_ends_the_answer() -> None:
+    reader = TurnReader()
+    for _ in range(5):
+        reader.feed({"type": "text-delta", "text": "x"})
+        assert reader.feed(finish("other", "pause_turn")) == [] and reader.paused
+        reader.resume()
+    out = reader.feed(finish("other", "pause_turn"))
+    assert isinstance(out[0], Finish) and not reader.paused
 
 
 def test_reader_unknown_events_and_delta_alias_tolerated() -> None:

@@ -30,7 +30,7 @@ def test_parse_error_body_every_known_shape(body: bytes, message: str, code: str
     ("status", "body", "cls", "code"),
     [
         (400, b'{"error":{"message":"bad"}}', errors.InvalidRequestError, "upstream_rejected"),
-        (422, b'{"error":{"message":"cmd_zdr_no_providers"}}', errors.InvalidRequestError, "upstream_rejected"),
+        (422, b'{"error":{"message":"cmd_zdr_no_providers"}}', errors.InvalidRequestError, "zdr_no_providers"),
         (
             400,
             b'{"error":{"message":"input exceeds the model\'s context window"}}',
@@ -78,8 +78,34 @@ def test_429_carries_retry_after_header() -> None:
         429, {}, b'{"error":{"message":"usage limit","rateLimit":{"reset":99999999999,"window":"fiveHour"}}}'
     )
     assert error.retry_after is not None and error.retry_after > 0
-    assert "fiveHour" in error.message
+    assert "five-hour window" in error.message
+    assert error.code == "plan_window_exhausted" and error.window == "fiveHour"
     assert "Retry-After" in error.headers()
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "status_out", "code"),
+    [
+        (400, b'{"error":{"message":"Insufficient credits to run this model"}}', 402, "insufficient_credits"),
+        (403, b'{"error":{"code":"USAGE_EXCEEDED","message":"org limit"}}', 402, "spend_cap_exceeded"),
+        (403, b'{"error":{"message":"PREMIUM_CREDITS_EXHAUSTED: none left"}}', 402, "premium_credits_exhausted"),
+        (422, b'{"error":{"code":"CMD_ZDR_NO_PROVIDERS","message":"none"}}', 400, "zdr_no_providers"),
+        (422, b'{"error":{"type":"cmd_zdr_no_providers","message":"none"}}', 400, "zdr_no_providers"),
+    ],
+)
+def test_from_response_refusals_the_cli_knows(status: int, body: bytes, status_out: int, code: str) -> None:
+    error = from_response(status, {}, body)
+    assert (error.status, error.code) == (status_out, code)
+    if code == "zdr_no_providers":
+        assert "commandcode.zdr" in error.message
+
+
+def test_from_response_429_naming_a_model_limit() -> None:
+    body = b'{"error":{"message":"daily","rateLimit":{"reset":99999999999,"window":"daily","model":"m/x"}}}'
+    error = from_response(429, {"retry-after": "30"}, body)
+    assert isinstance(error, errors.RateLimitError)
+    assert (error.code, error.model, error.retry_after) == ("model_limit_exhausted", "m/x", 30)
+    assert error.resets_in is not None and error.resets_in > 3600
 
 
 def test_transport_errors_timeout_only_when_caused_by_one() -> None:

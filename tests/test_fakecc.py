@@ -448,7 +448,8 @@ async def test_zdr_header_refuses_whatever_the_scenario() -> None:
     state.script.append("text")
     response = await generate(state, headers={**AUTH, "x-cmd-zdr": "1"})
     assert response.status_code == 422
-    assert response.json()["error"]["code"] == "cmd_zdr_no_providers"
+    assert response.json()["error"]["code"] == "CMD_ZDR_NO_PROVIDERS"
+    assert response.json()["error"]["type"] == "cmd_zdr_no_providers"
 
 
 async def test_oversized_body_is_413() -> None:
@@ -672,7 +673,12 @@ async def test_inband_errors() -> None:
     }
     prefix = await run_scenario("inband_error_prefix")
     assert prefix.types == ["start", "start-step", "error"]
-    assert prefix.events[-1]["error"] == {"message": "<400> bad request", "statusCode": 503}
+    document = {"error": {"type": "invalid_request_error", "message": "bad request"}}
+    assert prefix.events[-1]["error"] == {
+        "message": "400 " + json.dumps(document, separators=(",", ":")),
+        "statusCode": 503,
+        "isRetryable": False,
+    }
     assert (await run_scenario("inband_error_string")).events[-1] == {"type": "error", "error": "some string"}
 
 
@@ -841,7 +847,7 @@ HTTP_ERRORS = {
     "http_429_no_header": (429, "RATE_LIMITED"),
     "http_400_overflow": (400, "CONTEXT_LENGTH_EXCEEDED"),
     "http_413": (413, None),
-    "http_422_zdr": (422, "cmd_zdr_no_providers"),
+    "http_422_zdr": (422, "CMD_ZDR_NO_PROVIDERS"),
     "http_500": (500, None),
     "http_502": (502, None),
     "http_503": (503, "SERVICE_UNAVAILABLE"),
@@ -969,7 +975,8 @@ def test_every_named_scenario_is_registered() -> None:
         "no_trailing_newline", "dsml_leak", "hang_headers", "http_401", "http_402", "http_403_not_in_plan",
         "http_403_upgrade", "http_429", "http_429_no_header", "http_400_overflow", "http_413", "http_422_zdr",
         "http_500", "http_502", "http_503", "http_529", "http_400_root_message", "http_400_success_false",
-        "http_400_text", "http_400_double_encoded", "http_credits_exhausted",
+        "http_400_text", "http_400_double_encoded", "http_credits_exhausted", "pause_turn", "http_429_model",
+        "http_400_insufficient_credits", "http_spend_cap", "http_premium_exhausted",
     }  # fmt: skip
     assert set(SCENARIO_NAMES) == required
 

@@ -39,7 +39,17 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.core import NotSet
-from tests.conftest import CATALOG, CREDITS, LOCAL_KEY, UPSTREAM, UPSTREAM_KEY, make_settings, sse_payloads, text_answer
+from tests.conftest import (
+    CATALOG,
+    CREDITS,
+    LOCAL_KEY,
+    UPSTREAM,
+    UPSTREAM_KEY,
+    WHOAMI,
+    make_settings,
+    sse_payloads,
+    text_answer,
+)
 from tests.fakecc.errors import HttpError
 from tests.fakecc.validate import check_deepseek_reasoning, validate_generate
 
@@ -128,6 +138,7 @@ def gateway() -> Iterator[Fuzzed]:
     router = respx.MockRouter(base_url=UPSTREAM, assert_all_called=False)
     router.get("/provider/v1/models").mock(return_value=httpx.Response(200, json=CATALOG))
     router.get("/alpha/billing/credits").mock(return_value=httpx.Response(200, json=CREDITS))
+    router.get("/alpha/whoami").mock(return_value=httpx.Response(200, json=WHOAMI))
     generate = router.post("/alpha/generate")
     with tempfile.TemporaryDirectory() as tmp:
         app = create_app(

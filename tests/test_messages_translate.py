@@ -24,7 +24,7 @@ def translate(body: dict[str, Any], ctx: Context = CTX) -> dict[str, Any]:
     return messages_request.to_upstream({"model": "m", "max_tokens": 100, **body}, ctx).params
 
 
-def test_request_system_blocks_and_cache_control_dropped() -> None:
+def test_request_system_blocks_keep_cache_breakpoints_message_markers_dropped() -> None:
     params = translate(
         {
             "system": [
@@ -36,7 +36,11 @@ def test_request_system_blocks_and_cache_control_dropped() -> None:
             ],
         }
     )
-    assert params["system"] == "a\nb"
+    # The CLI's block array, with the client's breakpoint on the block that carried it.
+    assert params["system"] == [
+        {"type": "text", "text": "a\n", "cache_control": {"type": "ephemeral"}},
+        {"type": "text", "text": "b"},
+    ]
     assert params["messages"] == [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]
     assert params["max_tokens"] == 100
 
@@ -101,7 +105,8 @@ def test_request_error_tool_result_and_server_tools_dropped() -> None:
     )
     assert params["messages"][2]["content"][0]["output"] == {"type": "error-text", "value": "boom"}
     assert [t["name"] for t in params["tools"]] == ["bash"]
-    assert params["tool_choice"] == {"type": "tool", "name": "bash"}
+    assert "tool_choice" not in params  # honoured as an instruction instead
+    assert params["system"][-1] == {"type": "text", "text": "In this reply, call the tool `bash`."}
 
 
 def test_request_thinking_and_effort() -> None:
@@ -113,7 +118,8 @@ def test_request_thinking_and_effort() -> None:
         ]
         == "high"
     )
-    assert translate({"messages": msgs, "thinking": {"type": "disabled"}}, deepseek)["reasoning_effort"] == "off"
+    assert "reasoning_effort" not in translate({"messages": msgs, "thinking": {"type": "disabled"}}, deepseek)
+    assert "reasoning_effort" not in translate({"messages": msgs}, deepseek)
     assert (
         translate({"messages": msgs, "thinking": {"type": "enabled", "budget_tokens": 50000}})["reasoning_effort"]
         == "max"
@@ -211,3 +217,10 @@ def test_request_stop_sequences_must_be_strings_even_unvalidated(stops: Any) -> 
         messages_request.to_upstream(
             {"model": "m", "messages": [{"role": "user", "content": "x"}], "stop_sequences": stops}, CTX
         )
+
+
+def test_request_sampling_params_the_cli_never_sends_are_left_out() -> None:
+    params = translate({"messages": [{"role": "user", "content": "x"}], "temperature": 0.3, "top_p": 0.9, "top_k": 5})
+    assert params["temperature"] == 0.3
+    assert "top_p" not in params and "top_k" not in params
+    assert params["tools"] == []  # always present, as the CLI sends it

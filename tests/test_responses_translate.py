@@ -54,13 +54,13 @@ def test_request_string_input_and_instructions_become_user_and_system() -> None:
         {"model": "m", "input": "hi", "instructions": "be brief", "stream": True, "temperature": 0.2, "top_p": 0.9},
         CTX,
     )
-    assert up.params == {
+    assert up.params == {  # top_p is left out: the CLI never sends it
         "model": "deepseek/deepseek-v4-pro",
         "messages": [user("hi")],
-        "system": "be brief",
+        "tools": [],
+        "system": [{"type": "text", "text": "be brief"}],
         "max_tokens": 64000,
         "temperature": 0.2,
-        "top_p": 0.9,
     }
     assert (up.stream, up.n, up.tool_ids) == (True, 1, {})
 
@@ -76,20 +76,23 @@ def test_request_system_and_developer_items_join_after_instructions() -> None:
             ],
         }
     )
-    assert params["system"] == "first\n\nsecond\n\nthird"
+    assert [b["text"] for b in params["system"]] == ["first\n", "second\n", "third"]
     assert params["messages"] == [user("q")]
 
 
 def test_request_text_format_json_schema_appends_chat_instruction() -> None:
     schema = {"type": "object", "properties": {"a": {"type": "integer"}}}
     fmt = {"type": "json_schema", "name": "out", "schema": schema, "strict": True}
-    system = translate({"input": "x", "instructions": "sys", "text": {"format": fmt}})["system"]
-    assert system.startswith("sys\n\nRespond only with JSON")
+    blocks = translate({"input": "x", "instructions": "sys", "text": {"format": fmt}})["system"]
+    assert blocks[0]["text"] == "sys\n"
+    system = blocks[1]["text"]
+    assert system.startswith("Respond only with JSON")
     assert '"a":{"type":"integer"}' in system.replace(" ", "")
     assert (
-        "single valid JSON object" in translate({"input": "x", "text": {"format": {"type": "json_object"}}})["system"]
+        "single valid JSON object"
+        in translate({"input": "x", "text": {"format": {"type": "json_object"}}})["system"][0]["text"]
     )
-    assert translate({"input": "x", "text": {"format": {"type": "text"}}})["system"] == ""
+    assert translate({"input": "x", "text": {"format": {"type": "text"}}})["system"] == []
 
 
 def test_request_max_output_tokens_clamped_and_default() -> None:
@@ -130,7 +133,8 @@ def test_request_tool_history_is_one_assistant_turn_in_upstream_order() -> None:
     assert params["tools"] == [
         {"name": "read", "description": "", "input_schema": {"properties": {}, "type": "object"}}
     ]
-    assert params["tool_choice"] == {"type": "any"}
+    assert "tool_choice" not in params
+    assert params["system"][-1]["text"] == "In this reply, call at least one of the available tools."
 
 
 def test_request_reasoning_prefers_content_and_lone_reasoning_is_dropped() -> None:
@@ -174,7 +178,8 @@ def test_request_tool_output_images_follow_the_whole_run_of_results() -> None:
                 output("c1", [{"type": "input_text", "text": "here"}, shot]),
                 output("c2", "a b"),
             ]
-        }
+        },
+        Context(model="moonshotai/Kimi-K3"),  # takes images
     )["messages"]
     assert [m["role"] for m in messages] == ["user", "assistant", "tool", "user"]
     assert [p["toolName"] for p in messages[2]["content"]] == ["screenshot", "ls"]
@@ -290,15 +295,16 @@ def test_request_needs_input_with_a_message() -> None:
 def test_request_tool_choice_and_effort_mapping() -> None:
     tools = [{"type": "function", "name": "t", "parameters": {"type": "object", "properties": {}}}]
     choice = translate({"input": "x", "tools": tools, "tool_choice": {"type": "function", "name": "t"}})
-    assert choice["tool_choice"] == {"type": "tool", "name": "t"}
-    assert translate({"input": "x", "tools": tools, "tool_choice": "none"})["tool_choice"] == {"type": "none"}
-    assert translate({"input": "x", "tools": tools})["tool_choice"] == {"type": "auto"}
-    assert "tool_choice" not in translate({"input": "x", "tool_choice": "required"})
+    assert "tool_choice" not in choice
+    assert choice["system"] == [{"type": "text", "text": "In this reply, call the tool `t`."}]
+    none = translate({"input": "x", "tools": tools, "tool_choice": "none"})
+    assert none["system"][0]["text"].startswith("Do not call any tool") and none["tools"]
+    assert translate({"input": "x", "tools": tools})["system"] == []
     assert translate({"input": "x", "reasoning": {"effort": "low"}})["reasoning_effort"] == "high"
-    kimi = Context(model="moonshotai/Kimi-K3")
+    kimi = Context(model="moonshotai/Kimi-K3")  # low, high, max: medium is as near to both, the higher wins
     assert (
         translate({"input": "x", "reasoning": {"effort": "medium", "summary": "auto"}}, kimi)["reasoning_effort"]
-        == "medium"
+        == "high"
     )
     assert "reasoning_effort" not in translate({"input": "x", "reasoning": {"summary": "auto"}})
 
@@ -320,7 +326,7 @@ def test_request_ignored_fields_are_tolerated() -> None:
         },
         CTX,
     )
-    assert set(up.params) == {"model", "messages", "system", "max_tokens"}
+    assert list(up.params) == ["model", "messages", "tools", "system", "max_tokens"]
 
 
 def test_request_echo_keeps_client_fields_and_never_claims_storage() -> None:

@@ -5,7 +5,9 @@ An account that fails before the first byte is cooled down and the request moves
 * refused key (401), other account-level refusals (403): a long cooldown, growing;
 * credits exhausted (402, credit codes): until the upstream's `Retry-After`, else 30 minutes;
 * `MODEL_NOT_IN_PLAN`: only that model is blocked on that account, for an hour;
-* 429: until `Retry-After` / `rateLimit.reset`, else a growing backoff;
+* 429 naming `rateLimit.model` (a per-model limit): only that model, until its reset;
+* 429 naming a plan window: until the window's reset (the plan remembers the window too);
+* other 429s: until `Retry-After` / `rateLimit.reset`, else a growing backoff;
 * 5xx, connection failures, timeouts: a short backoff that doubles with each failure in a row.
 
 Cooldowns are moments on the clock, so they expire on their own. A conversation keeps using the
@@ -72,6 +74,12 @@ def account_level(error: errors.GatewayError) -> bool:
     )
 
 
+def final_refusal(error: errors.GatewayError | None) -> bool:
+    """A refusal that stands until a known reset (a used-up plan window or per-model limit): never
+    worth waiting for on the same account, as the CLI never retries one."""
+    return isinstance(error, errors.RateLimitError) and bool(error.window or error.model)
+
+
 class AccountPool:
     def __init__(
         self, accounts: Sequence[Account], clock: Callable[[], float] = time.time, *, backoff: float = 1.0
@@ -111,6 +119,9 @@ class AccountPool:
         now = self._clock()
         if isinstance(error, errors.PermissionDeniedError) and error.code == "model_not_in_plan":
             account.blocked_models[model] = (now + MODEL_BLOCK, error)
+            return
+        if isinstance(error, errors.RateLimitError) and error.model:
+            account.blocked_models[model] = (now + (error.resets_in or error.retry_after or MODEL_BLOCK), error)
             return
         if not account_level(error):
             return

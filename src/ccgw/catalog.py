@@ -1,11 +1,13 @@
 """The model catalog: the upstream's `/provider/v1/models`, cached, filtered and resolvable.
 
 The list is refreshed after `ttl` seconds (one refresh at a time) and served from the last good
-copy while the upstream is down. Before the first successful fetch, the Go plan's known ids
-stand in, so a gateway that starts offline still resolves the common models.
+copy while the upstream is down. Before the first successful fetch (and on a Go key the Provider
+API's list may never come), the CLI's own table stands in: the models the CLI offers, with their
+context windows. Every entry carries `context_length` and, for ids the CLI knows, the cheapest plan
+that has the model (`min_plan`) and its output limit, live or not.
 Names resolve in this order: configured alias (exact names first, then shell patterns such as
-`gemini-*`, the most specific first, for clients that call many fixed ids), exact id, case-insensitive id, then
-a unique id whose part after the last `/` matches (`deepseek-v4-pro` → `deepseek/deepseek-v4-pro`). An
+`gemini-*`, the most specific first, for clients that call many fixed ids), exact id, case-insensitive id, then a unique id
+whose part after the last `/` matches (`deepseek-v4-pro` → `deepseek/deepseek-v4-pro`). An
 unknown name triggers one early refresh (new models appear) before it is refused.
 """
 
@@ -19,6 +21,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ccgw import cli_models
 from ccgw.errors import GatewayError, NotFoundError
 from ccgw.translate.common import shown
 
@@ -26,64 +29,6 @@ log = logging.getLogger("ccgw.catalog")
 
 RETRY_UNKNOWN_AFTER = 60.0  # an unknown name may be a new model: refetch, but not more often
 RETRY_FAILED_AFTER = 30.0
-
-# Go-tier ids as of command-code 1.79.1 (upstream-protocol.md §5): the offline fallback.
-KNOWN_GO_MODELS = [
-    "deepseek/deepseek-v4-pro",
-    "deepseek/deepseek-v4-flash",
-    "deepseek/deepseek-v4-flash-fast",
-    "deepseek/deepseek-v4-flash-vision-exp",
-    "deepseek/deepseek-v4.1-flash",
-    "deepseek/deepseek-v4.1-flash-fast",
-    "moonshotai/Kimi-K3",
-    "moonshotai/Kimi-K2.7-Code",
-    "moonshotai/Kimi-K2.7-Code-Highspeed",
-    "moonshotai/Kimi-K2.6",
-    "moonshotai/Kimi-K2.5",
-    "zai-org/GLM-5.3",
-    "zai-org/GLM-5.2",
-    "zai-org/GLM-5.2-Fast",
-    "zai-org/GLM-5.1",
-    "zai-org/GLM-5",
-    "z-ai/glm-5.3-flash",
-    "z-ai/glm-5.3-flashx",
-    "MiniMaxAI/MiniMax-M3",
-    "MiniMaxAI/MiniMax-M2.7",
-    "MiniMaxAI/MiniMax-M2.5",
-    "Qwen/Qwen3.8-Max",
-    "Qwen/Qwen3.8-Max-0902",
-    "Qwen/Qwen3.8-27B",
-    "Qwen/Qwen3.8-Flash",
-    "Qwen/Qwen3.8-Omni-Flash",
-    "Qwen/Qwen3.7-Max",
-    "Qwen/Qwen3.7-Plus",
-    "Qwen/Qwen3.7-Flash",
-    "Qwen/Qwen3.6-Max-Preview",
-    "Qwen/Qwen3.6-Plus",
-    "stepfun/Step-5-Preview",
-    "stepfun/Step-3.7-Flash",
-    "stepfun/Step-3.5-Flash",
-    "xiaomi/mimo-v2.5-pro",
-    "xiaomi/mimo-v2.5",
-    "xiaomi/mimo-v2.6-pro",
-    "xiaomi/mimo-v2.6-flash",
-    "tencent/hy3-paid",
-    "tencent/hy4-preview",
-    "nvidia/nemotron-3-ultra-550b-a55b",
-    "thinkingmachines/inkling",
-    "thinkingmachines/inkling-small",
-    "poolside/laguna-s-2.1-free",
-    "meituan/LongCat-2.0",
-    "inclusionai/ling-3.0-flash-sante:free",
-    "inclusionai/ling-3.1-flash:free",
-    "mistral/mistral-large-4",
-    "meta/muse-spark-1.2-contributor",
-    "meta/muse-spark-1.3-contributor",
-    "gpt-5.6-luna",
-    "gpt-6-luna",
-    "xai/grok-4.5",
-    "stealth/glyph-cluster:free",
-]
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,11 +49,25 @@ class Model:
 
     def openai(self) -> dict[str, Any]:
         entry: dict[str, Any] = {"id": self.id, "object": "model", "created": 0, "owned_by": self.owned_by}
-        if self.name:
-            entry["name"] = self.name
-        if self.context_length:
-            entry["context_length"] = self.context_length
+        info = cli_models.lookup(self.id)
+        if self.name or info:
+            entry["name"] = self.name or (info.name if info else "")
+        entry["context_length"] = self.context_length or (
+            info.context_window if info else cli_models.table().default_context_window
+        )
+        if info and info.max_output_tokens:
+            entry["max_output_tokens"] = info.max_output_tokens
+        if info and info.min_plan:
+            entry["min_plan"] = info.min_plan
+            entry["min_plan_name"] = cli_models.table().plan_names.get(info.min_plan, info.min_plan)
         return entry
+
+
+def cli_fallback() -> list[Model]:
+    """The models the CLI offers (its bundled table), for when the live catalog cannot be had."""
+    return [
+        Model(id=m.id, name=m.name, context_length=m.context_window) for m in cli_models.table().models if not m.hidden
+    ]
 
 
 def _parse(document: Any) -> list[Model]:
@@ -163,7 +122,7 @@ class Catalog:
         patterns = [(k.lower(), v) for k, v in (aliases or {}).items() if _is_pattern(k)]
         self._patterns = sorted(patterns, key=lambda p: -_literal_length(p[0]))  # the most specific first
         self._clock = clock
-        self._models: list[Model] = [Model(id=i) for i in KNOWN_GO_MODELS]
+        self._models: list[Model] = cli_fallback()
         self._attempted_at: float | None = None
         self._lock = asyncio.Lock()
         self._background: asyncio.Task[None] | None = None

@@ -94,6 +94,7 @@ class CommandCodeSettings(_Frozen):
     accounts: tuple[Account, ...] = ()
     base_url: str = DEFAULT_BASE_URL
     cli_version: str = DEFAULT_CLI_VERSION
+    zdr: bool = False  # zero data retention: `x-cmd-zdr: 1`, as the CLI sends when CMD_ZDR=1
 
     @model_validator(mode="after")
     def _unique_account_names(self) -> CommandCodeSettings:

@@ -124,7 +124,9 @@ class RateLimitError(GatewayError):
     anthropic_type = "rate_limit_error"
     google_status = "RESOURCE_EXHAUSTED"
     default_code = "rate_limit_exceeded"
-    window: str | None = None  # the upstream's window name (fiveHour, weekly), when it said
+    window: str | None = None  # the upstream's window name (fiveHour, weekly, daily), when it said
+    model: str | None = None  # the model whose own limit this is (`rateLimit.model`), when it said
+    resets_in: float | None = None  # seconds until that window or model limit resets
 
 
 class UpstreamError(GatewayError):

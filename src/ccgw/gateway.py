@@ -23,14 +23,14 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from ccgw import errors, limits
-from ccgw.accounts import Account, AccountPool, account_level
+from ccgw.accounts import Account, AccountPool, account_level, final_refusal
 from ccgw.auth import Identity, KeyRing
 from ccgw.catalog import Catalog
 from ccgw.config import Settings
 from ccgw.images import ImageFetcher
 from ccgw.jsonutil import dumps
 from ccgw.metrics import Metrics
-from ccgw.plan import PlanMonitor
+from ccgw.plan import PlanMonitor, fetch_plan
 from ccgw.reasoning_memory import ReasoningMemory
 from ccgw.relay import Stage, Translator, collect, relay
 from ccgw.translate.common import UpstreamRequest
@@ -105,7 +105,7 @@ class Gateway:
         )
 
     def _account(self, name: str, key: str) -> Account:
-        fetch = functools.partial(self.upstream.get_json, "/alpha/billing/credits", api_key=key)
+        fetch = functools.partial(fetch_plan, self.upstream.get_json, key)
         return Account(name, key, PlanMonitor(fetch, ttl=self.settings.plan_cache_ttl, clock=self.clock))
 
     @property
@@ -165,9 +165,10 @@ class Gateway:
         while True:
             account = self._pick(seed, call.model)
             if account is None:
-                # Every account is cooling down: wait for the first to recover if that is soon.
+                # Every account is cooling down: wait for the first to recover if that is soon
+                # (never for a used-up window or model limit: the CLI does not retry those either).
                 wait = self.pool.earliest_recovery(call.model)
-                if wait is None or waits >= retries.attempts or wait > retries.max_wait:
+                if wait is None or waits >= retries.attempts or wait > retries.max_wait or final_refusal(error):
                     break
                 if self.clock() + wait >= deadline:
                     break
@@ -194,17 +195,18 @@ class Gateway:
         for account in self.pool.candidates(seed, model):
             try:
                 account.plan.guard()
-            except errors.RateLimitError as exhausted:
+            except (errors.RateLimitError, errors.PaymentRequiredError) as exhausted:
                 self.pool.failed(account, exhausted, model)
                 continue
             return account
         return None
 
     def _failed(self, account: Account, error: errors.GatewayError, model: str) -> None:
+        if isinstance(error, errors.RateLimitError) and error.window:
+            account.plan.note_exhausted(error.window, error.resets_in or error.retry_after)
+            error.retry_after = max(error.retry_after or 0, error.resets_in or 0) or error.retry_after
         self.pool.failed(account, error, model)
         self.metrics.upstream_error(error.code or type(error).__name__)
-        if isinstance(error, errors.RateLimitError):
-            account.plan.note_exhausted(error.window, error.retry_after)
 
     def _give_up(self, model: str, error: errors.GatewayError | None) -> errors.GatewayError:
         """The error a client gets when no attempt succeeded."""
@@ -225,14 +227,14 @@ class Gateway:
 
     async def _start(self, request: UpstreamRequest, call: Call, account: Account, thread: str) -> TurnGroup:
         generate = functools.partial(self.upstream.generate, thread=thread, api_key=account.api_key)
+        choices = request.choice_params()
         opened: list[GenerateStream | BaseException]
         if request.n == 1:  # no gather (and its tasks) for the common case
             try:
-                opened = [await generate(request.params)]
+                opened = [await generate(choices[0])]
             except Exception as exc:
                 opened = [exc]
         else:
-            choices = request.choice_params()
             opened = await asyncio.gather(*(generate(params) for params in choices), return_exceptions=True)
         streams = [s for s in opened if isinstance(s, GenerateStream)]
         failure = next((e for e in opened if isinstance(e, BaseException)), None)
@@ -242,7 +244,9 @@ class Gateway:
                 raise failure
             raise errors.UpstreamError(f"Cannot reach Command Code: {type(failure).__name__}") from failure
         self.metrics.in_flight.inc()
-        group = TurnGroup(streams, lambda done: self._finished(call, done), clock=self.clock)
+        group = TurnGroup(
+            streams, lambda done: self._finished(call, done), clock=self.clock, reopen=lambda i: generate(choices[i])
+        )
         self._live.add(group)
         try:
             await group.settle(self.settings.timeouts.keepalive)

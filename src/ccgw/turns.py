@@ -5,6 +5,9 @@ read by its own pump task (bytes → NDJSON → :class:`TurnReader` → queue), 
 wait on the queue with a keep-alive clock without ever cancelling a read, and a client that hangs
 up cancels the pumps, which close their upstream responses in a `finally`.
 
+A generation whose turn the provider paused (`pause_turn`) is continued by `reopen`, which sends the
+same request again; the reader folds the parts into one answer (upstream-protocol.md §11).
+
 `on_done(group)` runs exactly once, in the last pump's `finally`: after a normal end, a failure, or a
 cancellation; by then `group.usage` and `group.error` hold the outcome. That is where usage is recorded, so an abandoned stream still counts
 what the upstream reported.
@@ -16,13 +19,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Final, cast
 
 from ccgw import errors
 from ccgw.silence import Silence
 from ccgw.upstream.client import GenerateStream
-from ccgw.upstream.events import Event, Failure, Finish, TurnReader, Usage
+from ccgw.upstream.events import MAX_CONTINUATIONS, Event, Failure, Finish, TurnReader, Usage
 from ccgw.upstream.ndjson import NDJSONDecoder
 
 log = logging.getLogger("ccgw.turns")
@@ -32,11 +35,16 @@ DRAIN_SECONDS = 2.0  # after `finish`, how long to wait for the trailing cost me
 
 Batch = tuple[int, list[Event]]
 DoneCallback = Callable[["TurnGroup"], None]
+Reopen = Callable[[int], Awaitable[GenerateStream]]  # the index of the generation to send again
 
 
 class TurnGroup:
     def __init__(
-        self, streams: Sequence[GenerateStream], on_done: DoneCallback, clock: Callable[[], float] = time.time
+        self,
+        streams: Sequence[GenerateStream],
+        on_done: DoneCallback,
+        clock: Callable[[], float] = time.time,
+        reopen: Reopen | None = None,
     ) -> None:
         self.readers = [TurnReader() for _ in streams]
         self.first_output_at: float | None = None  # when the first answer token arrived (for TTFT)
@@ -48,44 +56,65 @@ class TurnGroup:
         self._queue: asyncio.Queue[Batch | object | None] = asyncio.Queue()  # object: KEEPALIVE
         self._head: list[Batch | object | None] = []
         self._on_done = on_done
+        self._reopen = reopen
         self._running = len(streams)
         self._pumps = [asyncio.create_task(self._pump(i, s)) for i, s in enumerate(streams)]
 
     async def _pump(self, index: int, stream: GenerateStream) -> None:
         reader = self.readers[index]
-        decoder = NDJSONDecoder()
-        chunks = stream.chunks()
         try:
-            try:
-                async for chunk in chunks:
-                    batch = [event for raw in decoder.feed(chunk) for event in reader.feed(raw)]
-                    if batch:
-                        if self.first_output_at is None:
-                            self.first_output_at = self._clock()
-                        self._queue.put_nowait((index, batch))
-                    if reader.terminal is not None:
-                        break
-                else:
-                    batch = [event for raw in decoder.finish() for event in reader.feed(raw)]
-                    self._queue.put_nowait((index, batch + reader.end()))
-            except errors.GatewayError as exc:
-                self._queue.put_nowait((index, reader.fail(exc)))
-            except Exception as exc:  # a bug must end the answer as a failure, never as a quiet success
-                log.exception("reading the upstream stream failed")
-                failure = errors.UpstreamError(f"The gateway failed reading the answer ({type(exc).__name__})")
-                self._queue.put_nowait((index, reader.fail(failure)))
-            if isinstance(reader.terminal, Finish):
-                await self._drain(chunks, decoder, reader)
-        finally:
-            # Nested, so that a cancellation landing in one of these awaits still closes the
-            # response and still accounts the turn.
-            try:
+            while True:
+                decoder = NDJSONDecoder()
+                chunks = stream.chunks()
                 try:
-                    await chunks.aclose()
+                    await self._read(index, reader, decoder, chunks)
+                    if isinstance(reader.terminal, Finish):
+                        await self._drain(chunks, decoder, reader)
                 finally:
-                    await stream.aclose()
-            finally:
-                self._pump_ended()
+                    # Nested, so that a cancellation landing in one of these awaits still closes the
+                    # response (and, below, still accounts the turn).
+                    try:
+                        await chunks.aclose()
+                    finally:
+                        await stream.aclose()
+                if not reader.paused:
+                    break
+                stream = await self._continue(index, reader)
+        except errors.GatewayError as exc:  # the continuation could not be opened
+            self._queue.put_nowait((index, reader.fail(exc)))
+        finally:
+            if reader.skipped:
+                log.warning("skipped %d unparsable line(s) in Command Code's stream", reader.skipped)
+            self._pump_ended()
+
+    async def _read(self, index: int, reader: TurnReader, decoder: NDJSONDecoder, chunks: AsyncIterator[bytes]) -> None:
+        """Feed one upstream response to `reader` until its end, a terminal event or a pause."""
+        try:
+            async for chunk in chunks:
+                batch = [event for raw in decoder.feed(chunk) for event in reader.feed(raw)]
+                if batch:
+                    if self.first_output_at is None:
+                        self.first_output_at = self._clock()
+                    self._queue.put_nowait((index, batch))
+                if reader.terminal is not None or reader.paused:
+                    return
+            batch = [event for raw in decoder.finish() for event in reader.feed(raw)]
+            self._queue.put_nowait((index, batch if reader.paused else batch + reader.end()))
+        except errors.GatewayError as exc:
+            self._queue.put_nowait((index, reader.fail(exc)))
+        except Exception as exc:  # a bug must end the answer as a failure, never as a quiet success
+            log.exception("reading the upstream stream failed")
+            failure = errors.UpstreamError(f"The gateway failed reading the answer ({type(exc).__name__})")
+            self._queue.put_nowait((index, reader.fail(failure)))
+
+    async def _continue(self, index: int, reader: TurnReader) -> GenerateStream:
+        """The provider paused the turn: send the same request again, as the CLI does."""
+        if self._reopen is None:
+            raise errors.UpstreamError("Command Code paused the answer and the gateway cannot continue it")
+        log.info("continuing a paused turn (%d of %d)", reader.continuations + 1, MAX_CONTINUATIONS)
+        stream = await self._reopen(index)
+        reader.resume()
+        return stream
 
     @staticmethod
     async def _drain(chunks: AsyncIterator[bytes], decoder: NDJSONDecoder, reader: TurnReader) -> None:

@@ -53,7 +53,8 @@ def test_messages_create_text_and_disjoint_usage(client: anthropic.Anthropic, co
     assert message.content[0].text == "Hello from deepseek/deepseek-v4-pro."  # type: ignore[union-attr]
     assert message.usage.cache_read_input_tokens == 5
     sent = control.requests()[-1]["body"]["params"]
-    assert sent["system"] == "be brief"
+    # The CLI's block array, the client's cache breakpoint kept on its block.
+    assert sent["system"] == [{"type": "text", "text": "be brief", "cache_control": {"type": "ephemeral"}}]
     total_input = message.usage.input_tokens + 5 + (message.usage.cache_creation_input_tokens or 0)
     assert total_input > 5
 
@@ -135,8 +136,8 @@ def test_messages_images_base64(client: anthropic.Anthropic, control: FakeContro
         {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": data}},
         {"type": "text", "text": "what is it"},
     ]
-    client.messages.create(model="deepseek-v4-pro", max_tokens=100, messages=[{"role": "user", "content": content}])
-    part = control.requests()[-1]["body"]["params"]["messages"][0]["content"][0]
+    client.messages.create(model="Kimi-K3", max_tokens=100, messages=[{"role": "user", "content": content}])
+    part = control.requests()[-1]["body"]["params"]["messages"][0]["content"][0]  # a model that takes images
     assert part == {"type": "image", "image": f"data:image/png;base64,{data}", "mimeType": "image/png"}
 
 

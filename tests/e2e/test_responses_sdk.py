@@ -36,7 +36,7 @@ def test_responses_create_text_usage_and_instructions(client: openai.OpenAI, con
     assert response.usage is not None
     assert response.usage.input_tokens > 0
     assert response.usage.total_tokens == response.usage.input_tokens + response.usage.output_tokens
-    assert control.requests()[-1]["body"]["params"]["system"] == "be brief"
+    assert control.requests()[-1]["body"]["params"]["system"] == [{"type": "text", "text": "be brief"}]
 
 
 def test_responses_stream_events_in_order(client: openai.OpenAI) -> None:

@@ -14,14 +14,19 @@ from .catalog import PLAN_IDS
 from .state import FakeState
 
 
-def whoami(state: FakeState) -> dict[str, Any]:
+def whoami(state: FakeState, limits: bool = False) -> dict[str, Any]:
+    """With `limits` (`?limits=1`, §11) a team account's `orgLimits` are added."""
     user = {
         "id": state.user_id,
         "name": state.user_name,
         "email": state.user_email,
         "userName": state.user_name,
     }
-    return {"success": True, "user": user, "org": None}
+    org = {"id": state.org_id, "name": "Fake Team", "role": "member"} if state.org_id else None
+    body: dict[str, Any] = {"success": True, "user": user, "org": org}
+    if limits and state.org_id:
+        body["orgLimits"] = state.org_limits
+    return body
 
 
 def subscription(state: FakeState) -> dict[str, Any]:
@@ -51,10 +56,17 @@ def exceeded_window(state: FakeState) -> str | None:
         return "fiveHour"
     if state.weekly_exceeded:
         return "weekly"
+    if state.daily_exceeded and state.daily_used is not None:
+        return "daily"
     return None
 
 
-def credits(state: FakeState) -> dict[str, Any]:
+def credits(state: FakeState, org_id: str | None = None) -> dict[str, Any]:
+    """A team account's credits and windows belong to its org: asked without the right `orgId`, the
+    fake answers for the member alone (no credits, no windows), so a client must pass it."""
+    if state.org_id and org_id != state.org_id:
+        balances = {"belowThreshold": False, "creditThreshold": 0, "monthlyCredits": 0, "purchasedCredits": 0}
+        return {"credits": {**balances, "freeCredits": 0}, "windowLimits": {"limited": False, "exceeded": None}}
     balances = {
         "belowThreshold": False,
         "creditThreshold": 0,
@@ -75,6 +87,13 @@ def credits(state: FakeState) -> dict[str, Any]:
         "resetAt": state.reset_at_ms("weekly"),
     }
     limits = {"limited": True, "exceeded": exceeded_window(state), "fiveHour": five_hour, "weekly": weekly}
+    if state.daily_used is not None:
+        limits["daily"] = {
+            "used": state.daily_used,
+            "cap": state.daily_cap,
+            "exceeded": state.daily_exceeded,
+            "resetAt": state.reset_at_ms("daily"),
+        }
     return {"credits": balances, "windowLimits": limits}
 
 

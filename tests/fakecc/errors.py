@@ -62,22 +62,34 @@ def unknown_model(model: str, status: int) -> HttpError:
     return error_json(status, f"Model/provider not recognized: {model}", "MODEL_NOT_FOUND")
 
 
-def rate_limited(now: float, retry_after: int, window: str, *, header: bool = True) -> HttpError:
+def rate_limited(
+    now: float, retry_after: int, window: str, *, header: bool = True, model: str | None = None
+) -> HttpError:
+    """429 naming its window (`rateLimit.reset` in epoch seconds); with `model`, a per-model limit."""
     reset = int(now) + retry_after
-    error = error_json(
-        429,
-        f"usage limit for your plan ({window})",
-        "RATE_LIMITED",
-        rateLimit={"reset": reset, "window": window},
-    )
+    limit: dict[str, Any] = {"reset": reset, "window": window}
+    if model is not None:
+        limit["model"] = model
+    message = f"daily limit for {model} reached" if model else f"usage limit for your plan ({window})"
+    error = error_json(429, message, "RATE_LIMITED", rateLimit=limit)
     if not header:
         return error
     return HttpError(error.status, error.body, headers=(("retry-after", str(retry_after)),))
 
 
+def spend_cap_exceeded() -> HttpError:
+    """An organisation's spend limit (`USAGE_EXCEEDED`, §11)."""
+    return error_json(403, "Your organization has reached its spend limit for this period.", "USAGE_EXCEEDED")
+
+
+def premium_credits_exhausted() -> HttpError:
+    message = "PREMIUM_CREDITS_EXHAUSTED: premium model requests for this period are used up."
+    return error_json(403, message, "PREMIUM_CREDITS_EXHAUSTED")
+
+
 def zdr_no_providers(model: str) -> HttpError:
     message = f"No zero-data-retention provider is available for {model}"
-    return error_json(422, message, "cmd_zdr_no_providers")
+    return error_json(422, message, "CMD_ZDR_NO_PROVIDERS", type="cmd_zdr_no_providers")
 
 
 def bad_request(message: str, code: str = "BAD_REQUEST") -> HttpError:

@@ -293,17 +293,27 @@ def huge_start_step(ctx: RequestContext, o: Options) -> StreamPlan:
 # Tool calls (§3.3 b, §6.3)
 
 
+def tool_input(o: Options) -> dict[str, Any]:
+    """The final tool input: the ``input`` parameter (an object, given in a dict spec) or a default."""
+    value = o.params.get("input")
+    return value if isinstance(value, dict) else {"file_path": "src/main.go"}
+
+
 def tool_call(ctx: RequestContext, o: Options) -> StreamPlan:
-    """Provisional ``tool-input-*`` args superseded by a *different* authoritative ``tool-call``."""
-    name, call_id = first_tool(ctx), tool_call_id(ctx.rng, 0)
+    """Provisional ``tool-input-*`` args superseded by a *different* authoritative ``tool-call``.
+
+    ``tool`` names the tool (default: the request's first), ``input`` (dict spec) its final input.
+    """
+    name, call_id = o.get_str("tool", first_tool(ctx)), tool_call_id(ctx.rng, 0)
     turn = Turn(ctx).start().reasoning(["I should read the file first."]).text(["Let me look at it."])
     turn.tool_input(call_id, name, input_fragments({"file_path": "src/wrong.go"}))
-    turn.tool_call(call_id, name, {"file_path": "src/main.go"})
+    turn.tool_call(call_id, name, tool_input(o))
     return plan(turn.finish("tool-calls", "tool_calls"), o)
 
 
 def tool_call_final_only(ctx: RequestContext, o: Options) -> StreamPlan:
-    turn = Turn(ctx).start().tool_call(tool_call_id(ctx.rng, 0), first_tool(ctx), {"file_path": "src/main.go"})
+    name = o.get_str("tool", first_tool(ctx))
+    turn = Turn(ctx).start().tool_call(tool_call_id(ctx.rng, 0), name, tool_input(o))
     return plan(turn.finish("tool-calls", "tool_calls"), o)
 
 
@@ -361,9 +371,18 @@ def inband_error(ctx: RequestContext, o: Options) -> StreamPlan:
 
 
 def inband_error_prefix(ctx: RequestContext, o: Options) -> StreamPlan:
-    """The ``<NNN>`` prefix in the message outranks ``statusCode``."""
-    error = {"message": "<400> bad request", "statusCode": 503}
+    """A ``"NNN {json}"`` message (the provider's error document behind its status) outranks
+    ``statusCode``, as the CLI reads it (§11); ``status`` sets NNN (default 400)."""
+    document = {"error": {"type": "invalid_request_error", "message": o.get_str("message", "bad request")}}
+    error = {"message": f"{o.get_int('status', 400)} {dumps(document)}", "statusCode": 503, "isRetryable": False}
     return plan(Turn(ctx).start().event({"type": "error", "error": error}), o)
+
+
+def pause_turn(ctx: RequestContext, o: Options) -> StreamPlan:
+    """A turn the provider paused (raw finish ``pause_turn``): the CLI re-POSTs the same request and
+    joins the answers (§11)."""
+    turn = emit_answer(Turn(ctx).start(), o, "Paused part. ")
+    return plan(turn.finish("other", "pause_turn"), o)
 
 
 def inband_error_string(ctx: RequestContext, o: Options) -> StreamPlan:
@@ -457,6 +476,11 @@ def http_429_no_header(ctx: RequestContext, o: Options) -> HttpError:
     return errors.rate_limited(ctx.now, o.get_int("retry_after", 120), o.get_str("window", "fiveHour"), header=False)
 
 
+def http_429_model(ctx: RequestContext, o: Options) -> HttpError:
+    """A per-model daily limit: ``rateLimit.model`` (§11), final until its reset."""
+    return errors.rate_limited(ctx.now, o.get_int("retry_after", 120), "daily", model=ctx.model)
+
+
 def http_400_overflow(ctx: RequestContext, o: Options) -> HttpError:
     model = BY_ID.get(ctx.model)
     window = model.context_length if model else 131_072
@@ -478,6 +502,7 @@ SCENARIOS: Final[dict[str, Callable[[RequestContext, Options], Outcome]]] = {
     "inband_error": inband_error,
     "inband_error_prefix": inband_error_prefix,
     "inband_error_string": inband_error_string,
+    "pause_turn": pause_turn,
     "stall": stall,
     "slow": slow,
     "zero_output": zero_output,
@@ -496,6 +521,7 @@ SCENARIOS: Final[dict[str, Callable[[RequestContext, Options], Outcome]]] = {
     "http_403_upgrade": _fixed(errors.upgrade_required),
     "http_429": http_429,
     "http_429_no_header": http_429_no_header,
+    "http_429_model": http_429_model,
     "http_400_overflow": http_400_overflow,
     "http_413": _fixed(errors.payload_too_large),
     "http_422_zdr": lambda ctx, _o: errors.zdr_no_providers(ctx.model),
@@ -510,5 +536,8 @@ SCENARIOS: Final[dict[str, Callable[[RequestContext, Options], Outcome]]] = {
     ),
     "http_400_double_encoded": _fixed(errors.double_encoded),
     "http_credits_exhausted": _fixed(lambda: errors.credits_exhausted(403)),
+    "http_400_insufficient_credits": _fixed(lambda: errors.credits_exhausted(400)),
+    "http_spend_cap": _fixed(errors.spend_cap_exceeded),
+    "http_premium_exhausted": _fixed(errors.premium_credits_exhausted),
 }
 SCENARIO_NAMES: Final = tuple(SCENARIOS)

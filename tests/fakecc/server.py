@@ -327,13 +327,14 @@ class FakeApi:
             return error_response(error)
         if self.state.billing_down:
             return error_response(errors.service_unavailable())
-        return json_response(account.credits(self.state))
+        return json_response(account.credits(self.state, request.query_params.get("orgId")))
 
     async def subscriptions(self, request: Request) -> Response:
         return await self.account_route(request, account.subscription)
 
     async def whoami(self, request: Request) -> Response:
-        return await self.account_route(request, account.whoami)
+        limits = request.query_params.get("limits") == "1"
+        return await self.account_route(request, lambda state: account.whoami(state, limits))
 
     async def usage_summary(self, request: Request) -> Response:
         return await self.account_route(request, account.usage_summary)

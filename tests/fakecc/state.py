@@ -103,6 +103,11 @@ class FakeState:
     weekly_cap: float = 6.0
     weekly_exceeded: bool = False
     weekly_reset_at: int | None = None  # epoch ms; None = seven days from now
+    daily_used: float | None = None  # None: the account has no daily window
+    daily_cap: float = 1.0
+    daily_exceeded: bool = False
+    org_id: str | None = None  # team account mode: whoami names the org, credits need ?orgId=
+    org_limits: list[dict[str, Any]] = field(default_factory=list)  # whoami?limits=1 `orgLimits`
 
     script: deque[ScenarioSpec] = field(default_factory=deque)
     requests: deque[RecordedRequest] = field(default_factory=lambda: deque(maxlen=REQUEST_LOG_SIZE))
@@ -120,6 +125,8 @@ class FakeState:
         now_ms = int(time.time() * 1000)
         if window == "fiveHour":
             return self.five_hour_reset_at or now_ms + 5 * 3600 * 1000
+        if window == "daily":
+            return now_ms + 24 * 3600 * 1000
         return self.weekly_reset_at or now_ms + 7 * 24 * 3600 * 1000
 
     def patch(self, changes: dict[str, Any]) -> None:

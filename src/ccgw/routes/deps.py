@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,8 @@ from ccgw.gateway import Call, Gateway, StreamFormat, respond
 from ccgw.relay import Translator
 from ccgw.translate.common import Context, UpstreamRequest
 from ccgw.web import read_json, request_id
+
+log = logging.getLogger("ccgw.requests")
 
 # Dependencies are `async def` on purpose: FastAPI runs plain `def` dependencies in a thread pool,
 # which costs more than the whole rest of a small request.
@@ -86,6 +89,11 @@ async def serve(request: Request, dialect: Dialect, *, model_name: str | None = 
     images = await gateway.images.fetch_all(dialect.image_urls(body))
     upstream = dialect.to_upstream(body, context(gateway, model.id, images))
     rid = request_id(request)
+    headers = {dialect.id_header: rid} if dialect.id_header else {}
+    if upstream.omitted_images:
+        # As the CLI does for a text-only model; the client is told, in a header and in the log.
+        headers["x-ccgw-warning"] = f"image omitted, {model.id} takes text only"
+        log.warning("%s: %d image(s) omitted, %s takes text only", rid, upstream.omitted_images, model.id)
     group = await gateway.open(upstream, Call(rid, identity, dialect.endpoint, model.id, started))
     return await respond(
         gateway,
@@ -96,5 +104,5 @@ async def serve(request: Request, dialect: Dialect, *, model_name: str | None = 
         stream=upstream.stream,
         fmt=dialect.fmt if isinstance(dialect.fmt, StreamFormat) else dialect.fmt(),
         fold=dialect.fold,
-        headers={dialect.id_header: rid} if dialect.id_header else None,
+        headers=headers or None,
     )

@@ -161,29 +161,35 @@ def _stops(value: Any) -> tuple[str, ...]:
     return tuple(s for s in stops if s)
 
 
+def _system(system: list[str], body: dict[str, Any], tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The upstream `system` (the one place it is built): system and developer messages, then the
+    instructions standing in for `response_format` and `tool_choice`."""
+    texts = [(text, False) for text in system]
+    texts.append((common.response_format_instruction(body.get("response_format")) or "", False))
+    choice = common.openai_tool_choice(body.get("tool_choice"))
+    texts.append((common.tool_choice_instruction(choice, tools) or "", False))
+    return common.system_blocks(texts)
+
+
 def to_upstream(body: dict[str, Any], ctx: Context) -> UpstreamRequest:
+    """Params as the CLI sends them: `tools` always, never `tool_choice` or `top_p` (see `_system`)."""
     ids = ToolIds()
     system, messages = _messages(body, ctx, ids)
-    instruction = common.response_format_instruction(body.get("response_format"))
-    if instruction:
-        system.append(instruction)
     if not messages:
         raise InvalidRequestError("messages: at least one user or assistant message is needed", param="messages")
+    tools = _tools(body)
+    finalized, omitted = ctx.finalize(messages)
     requested = body.get("max_completion_tokens") or body.get("max_tokens")
     params: dict[str, Any] = {
         "model": ctx.model,
-        "messages": ctx.finalize(messages),
-        "system": "\n\n".join(system),
+        "messages": finalized,
+        "tools": tools,
+        "system": _system(system, body, tools),
         "max_tokens": common.clamp_max_tokens(requested, ctx.max_tokens_default),
     }
-    tools = _tools(body)
-    if tools:
-        params["tools"] = tools
-        params["tool_choice"] = common.openai_tool_choice(body.get("tool_choice"))
-    for name in ("temperature", "top_p"):
-        if body.get(name) is not None:
-            params[name] = body[name]
-    effort = upstream_effort(ctx.model, body.get("reasoning_effort"))
+    if body.get("temperature") is not None:
+        params["temperature"] = body["temperature"]
+    effort = upstream_effort(ctx.efforts, body.get("reasoning_effort"))
     if effort:
         params["reasoning_effort"] = effort
     options = body.get("stream_options")
@@ -194,4 +200,5 @@ def to_upstream(body: dict[str, Any], ctx: Context) -> UpstreamRequest:
         stop=_stops(body.get("stop")),
         include_usage=bool(isinstance(options, dict) and options.get("include_usage")),
         tool_ids=ids.originals,
+        omitted_images=omitted,
     )

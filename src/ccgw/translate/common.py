@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ccgw.cli_models import ModelInfo, lookup
 from ccgw.errors import InvalidRequestError
 from ccgw.jsonutil import JSONDecodeError, dumps_str, loads
 
@@ -49,8 +50,23 @@ class Context:
         """DeepSeek's thinking mode refuses tool turns replayed without their reasoning."""
         return self.model.lower().startswith("deepseek/")
 
-    def finalize(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return finalize_messages(messages, self.reasoning_memory, require_reasoning=self.requires_reasoning)
+    @property
+    def info(self) -> ModelInfo | None:
+        """What the CLI's table says about the model (None for ids the CLI does not know)."""
+        return lookup(self.model)
+
+    @property
+    def efforts(self) -> tuple[str, ...]:
+        info = self.info
+        return info.efforts if info else ()
+
+    def finalize(self, messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+        """The history as the upstream needs it, and how many images were left out (text-only model)."""
+        messages = finalize_messages(messages, self.reasoning_memory, require_reasoning=self.requires_reasoning)
+        info = self.info
+        if info is None or not info.text_only:
+            return messages, 0
+        return omit_images(messages, self.model)
 
 
 @dataclass(slots=True)
@@ -65,6 +81,7 @@ class UpstreamRequest:
     tool_ids: dict[str, str] = field(default_factory=dict)  # alias → client's original id
     conversation: str = ""  # stable seed for the thread id
     variants: tuple[dict[str, Any], ...] = ()  # params per choice, when they differ (several legacy prompts)
+    omitted_images: int = 0  # images replaced by a note because the model takes text only
 
     def choice_params(self) -> list[dict[str, Any]]:
         """The upstream params of each of the n generations."""
@@ -138,7 +155,7 @@ def text_of(content: Any, where: str) -> str:
 
 
 def openai_tool_choice(choice: Any) -> dict[str, Any]:
-    """OpenAI's `tool_choice` (chat and Responses spell it alike) → the upstream's."""
+    """OpenAI's `tool_choice` (chat and Responses spell it alike) → Anthropic-style `{type, name?}`."""
     if choice is None or choice == "auto":
         return {"type": "auto"}
     if choice == "required":
@@ -151,6 +168,51 @@ def openai_tool_choice(choice: Any) -> dict[str, Any]:
         if isinstance(name, str) and name:
             return {"type": "tool", "name": name}
     raise InvalidRequestError(f"tool_choice: unsupported value {shown(choice)}", param="tool_choice")
+
+
+def tool_choice_instruction(choice: dict[str, Any], tools: list[dict[str, Any]]) -> str | None:
+    """`tool_choice` as an instruction: the CLI never sends the field, so ccgw does not either.
+
+    Tools stay in the request either way, so a history with tool calls stays valid.
+    """
+    if not tools or choice["type"] == "auto":
+        return None
+    if choice["type"] == "none":
+        return "Do not call any tool in this reply; answer with text only."
+    if choice["type"] == "tool":
+        return f"In this reply, call the tool `{choice['name']}`."
+    return "In this reply, call at least one of the available tools."
+
+
+def system_blocks(texts: list[tuple[str, bool]]) -> list[dict[str, Any]]:
+    """The CLI's `system`: text blocks, every one but the last ending in a newline, with the
+    client's cache breakpoints (`(text, cache)` pairs; empty texts are dropped)."""
+    kept = [(text, cache) for text, cache in texts if text]
+    last = len(kept) - 1
+    blocks = []
+    for i, (text, cache) in enumerate(kept):
+        block: dict[str, Any] = {"type": "text", "text": text if i == last else f"{text}\n"}
+        if cache:
+            block["cache_control"] = {"type": "ephemeral"}
+        blocks.append(block)
+    return blocks
+
+
+def image_note(model: str) -> dict[str, Any]:
+    return text_part(f"[image omitted: {model} takes text only]")
+
+
+def omit_images(messages: list[dict[str, Any]], model: str) -> tuple[list[dict[str, Any]], int]:
+    """Every image replaced by a short note, as the CLI does for a text-only model."""
+    omitted = 0
+    out = []
+    for message in messages:
+        content = message["content"]
+        if isinstance(content, list) and any(p.get("type") == "image" for p in content):
+            omitted += sum(p.get("type") == "image" for p in content)
+            message = {**message, "content": [image_note(model) if p.get("type") == "image" else p for p in content]}
+        out.append(message)
+    return out, omitted
 
 
 def response_format_instruction(value: Any) -> str | None:

@@ -54,8 +54,8 @@ def _prompts(value: Any) -> list[str]:
     raise InvalidRequestError("prompt: must be a string or a non-empty array of strings", param="prompt")
 
 
-def _system(suffix: str | None) -> str:
-    return CONTINUE if suffix is None else FILL
+def _system(suffix: str | None) -> list[dict[str, Any]]:
+    return common.system_blocks([(CONTINUE if suffix is None else FILL, False)])
 
 
 def _gap(prompt: str, suffix: str | None) -> tuple[str, str | None]:
@@ -95,13 +95,13 @@ def to_upstream(body: dict[str, Any], ctx: Context) -> UpstreamRequest:
         raise InvalidRequestError(f"prompt, n: at most {MAX_N} completions per request (prompts × n)", param="n")
     base: dict[str, Any] = {
         "model": ctx.model,
+        "tools": [],
         "max_tokens": common.clamp_max_tokens(body.get("max_tokens"), DEFAULT_MAX_TOKENS),
     }
-    for name in ("temperature", "top_p"):
-        if body.get(name) is not None:
-            base[name] = body[name]
-    # Suggestions must be quick, and thinking would spend the small token budget: off unless asked for.
-    effort = upstream_effort(ctx.model, body.get("reasoning_effort") or "none")
+    if body.get("temperature") is not None:  # never top_p: the CLI does not send it
+        base["temperature"] = body["temperature"]
+    # Suggestions must be quick: no reasoning effort unless the client asked for one.
+    effort = upstream_effort(ctx.efforts, body.get("reasoning_effort"))
     if effort:
         base["reasoning_effort"] = effort
     gaps = [_gap(prompt, body.get("suffix") or None) for prompt in prompts]

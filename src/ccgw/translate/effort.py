@@ -1,32 +1,36 @@
-"""Client reasoning settings → the upstream's `reasoning_effort` (upstream-protocol.md §2.3).
+"""Client reasoning settings → the `reasoning_effort` the CLI would send (upstream-protocol.md §11).
 
-The upstream takes `low|medium|high|xhigh|max` (a per-model subset) plus `off` for the DeepSeek V4
-line, whose only levels are `off`, `high` and `max`. Values a model cannot take are moved to the
-nearest one it can, rather than refused.
+The CLI sends an effort only when the user chose one, and only a level the model has (its table:
+DeepSeek V4 Pro/Flash `high`/`max`, Qwen3.8 `low`/`medium`/`xhigh`, Kimi-K2.6 none, ...). ccgw does
+the same: no effort unless the client asked for one; the client's level moved to the nearest level
+the model has (ties go to the higher one); nothing for models without levels, and nothing for "no
+reasoning" (`none`/`off`), which CLI 1.64.0 has no level for.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from ccgw.cli_models import EFFORT_SCALE
 from ccgw.errors import InvalidRequestError
 
-CLIENT_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
-_DEEPSEEK = {"none": "off", "minimal": "off", "low": "high", "medium": "high", "high": "high", "xhigh": "max"}
+CLIENT_EFFORTS = ("none", *EFFORT_SCALE)
+_OFF = ("none", "off")
 
 
-def upstream_effort(model: str, effort: Any, param: str = "reasoning_effort") -> str | None:
-    """The effort to send, or None to leave the model's default."""
+def upstream_effort(levels: Sequence[str], effort: Any, param: str = "reasoning_effort") -> str | None:
+    """The effort to send for a model with `levels`, or None to send none."""
     if effort is None:
         return None
     if not isinstance(effort, str) or effort.lower() not in (*CLIENT_EFFORTS, "off"):
         raise InvalidRequestError(f"{param}: must be one of {', '.join(CLIENT_EFFORTS)}", param=param)
-    level: str = effort.lower()
-    if model.lower().startswith("deepseek/deepseek-v4"):
-        return _DEEPSEEK.get(level, level)
-    if level in ("none", "minimal", "off"):
-        return None  # no portable "off" elsewhere; the model's default applies
-    return level
+    wanted = effort.lower()
+    known = [level for level in levels if level in EFFORT_SCALE]
+    if wanted in _OFF or not known:
+        return None
+    rank = EFFORT_SCALE.index(wanted)
+    return min(known, key=lambda level: (abs(EFFORT_SCALE.index(level) - rank), -EFFORT_SCALE.index(level)))
 
 
 def effort_from_budget(budget_tokens: int) -> str:

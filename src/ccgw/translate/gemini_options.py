@@ -7,6 +7,7 @@ JSON output modes become an instruction: the upstream has no structured-output s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,24 +71,21 @@ def tool_choice(body: dict[str, Any], specs: list[dict[str, Any]]) -> dict[str, 
     return {"type": kind}
 
 
-def generation(body: dict[str, Any], model: str) -> Generation:
+def generation(body: dict[str, Any], efforts: Sequence[str]) -> Generation:
     config = get(body, "generationConfig")
     if config is None:
         return Generation()
     if not isinstance(config, dict):
         raise InvalidRequestError("generationConfig: must be an object", param="generationConfig")
-    sampling = tuple(
-        (upstream, get(config, name))
-        for name, upstream in (("temperature", "temperature"), ("topP", "top_p"), ("topK", "top_k"))
-        if get(config, name) is not None
-    )
+    # Only the temperature goes upstream: the CLI never sends top_p or top_k (upstream-protocol.md §11).
+    sampling = (("temperature", get(config, "temperature")),) if get(config, "temperature") is not None else ()
     thinking = get(config, "thinkingConfig")
     return Generation(
         max_tokens=get(config, "maxOutputTokens"),
         sampling=sampling,
         stops=_stops(get(config, "stopSequences")),
         n=_candidates(get(config, "candidateCount")),
-        effort=_effort(thinking, model),
+        effort=_effort(thinking, efforts),
         include_thoughts=get(thinking, "includeThoughts") is True,
         instruction=_format_instruction(config),
     )
@@ -111,18 +109,18 @@ def _candidates(value: Any) -> int:
     return value
 
 
-def _effort(thinking: Any, model: str) -> str | None:
+def _effort(thinking: Any, efforts: Sequence[str]) -> str | None:
     """`thinkingLevel`, else `thinkingBudget` (0 turns thinking off, -1 leaves it to the model)."""
     where = "generationConfig.thinkingConfig"
     level = get(thinking, "thinkingLevel")
     if isinstance(level, str) and level.upper() != "THINKING_LEVEL_UNSPECIFIED":
-        return upstream_effort(model, level.lower(), f"{where}.thinkingLevel")
+        return upstream_effort(efforts, level.lower(), f"{where}.thinkingLevel")
     budget = get(thinking, "thinkingBudget")
     if budget is None or budget == -1:
         return None
     if not isinstance(budget, int) or isinstance(budget, bool) or budget < 0:
         raise InvalidRequestError(f"{where}.thinkingBudget: must be -1, 0 or a positive integer", param=where)
-    return upstream_effort(model, "none" if budget == 0 else effort_from_budget(budget))
+    return upstream_effort(efforts, "none" if budget == 0 else effort_from_budget(budget))
 
 
 def _format_instruction(config: dict[str, Any]) -> str | None:

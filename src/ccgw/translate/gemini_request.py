@@ -191,8 +191,11 @@ def include_thoughts(body: dict[str, Any]) -> bool:
     return get(get(get(body, "generationConfig"), "thinkingConfig"), "includeThoughts") is True
 
 
-def _system(body: dict[str, Any], generation: gemini_options.Generation) -> str:
-    """The upstream system prompt: `systemInstruction` (a Content, or plain text) and the output format."""
+def _system(
+    body: dict[str, Any], generation: gemini_options.Generation, choice: dict[str, Any], tools: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The upstream `system` (the one place it is built): `systemInstruction` (a Content, or plain
+    text), then the instructions standing in for the output format and the function-calling mode."""
     instruction = get(body, "systemInstruction")
     if isinstance(instruction, str):
         texts = [instruction]
@@ -203,7 +206,8 @@ def _system(body: dict[str, Any], generation: gemini_options.Generation) -> str:
         texts = []
     else:
         raise InvalidRequestError("systemInstruction: must be a Content object", param="systemInstruction")
-    return "\n\n".join(t for t in (*texts, generation.instruction) if t)
+    extra = (generation.instruction or "", common.tool_choice_instruction(choice, tools) or "")
+    return common.system_blocks([(text, False) for text in (*texts, *extra)])
 
 
 def to_upstream(body: dict[str, Any], ctx: Context, *, stream: bool = False) -> UpstreamRequest:
@@ -218,20 +222,26 @@ def to_upstream(body: dict[str, Any], ctx: Context, *, stream: bool = False) -> 
         walker.add(content, i)
     if not walker.messages:
         raise InvalidRequestError("contents: at least one part with content is needed", param="contents")
-    generation = gemini_options.generation(body, ctx.model)
+    generation = gemini_options.generation(body, ctx.efforts)
+    tools = gemini_options.tools(body)
+    messages, omitted = ctx.finalize(walker.messages)
     params: dict[str, Any] = {
         "model": ctx.model,
-        "messages": ctx.finalize(walker.messages),
-        "system": _system(body, generation),
+        "messages": messages,
+        "tools": tools,
+        "system": _system(body, generation, gemini_options.tool_choice(body, tools), tools),
         "max_tokens": common.clamp_max_tokens(
             generation.max_tokens, ctx.max_tokens_default, "generationConfig.maxOutputTokens"
         ),
         **dict(generation.sampling),
     }
-    tools = gemini_options.tools(body)
-    if tools:
-        params["tools"] = tools
-        params["tool_choice"] = gemini_options.tool_choice(body, tools)
     if generation.effort:
         params["reasoning_effort"] = generation.effort
-    return UpstreamRequest(params=params, stream=stream, n=generation.n, stop=generation.stops, tool_ids=ids.originals)
+    return UpstreamRequest(
+        params=params,
+        stream=stream,
+        n=generation.n,
+        stop=generation.stops,
+        tool_ids=ids.originals,
+        omitted_images=omitted,
+    )

@@ -2,8 +2,9 @@
 
 Anthropic keeps tool results inside user messages; the upstream wants them as `tool` messages, so a
 user turn splits into its tool results first and its other blocks after. `thinking` blocks are
-replayed as `reasoning` parts; `cache_control` markers are accepted and dropped (the upstream caches on
-its own); server tools (web search, computer use, ...) cannot run upstream and are left out.
+replayed as `reasoning` parts; `cache_control` breakpoints on `system` blocks are kept (the CLI sends
+them there), elsewhere accepted and dropped; server tools (web search, computer use, ...) cannot run
+upstream and are left out.
 """
 
 from __future__ import annotations
@@ -68,10 +69,23 @@ def _text(block: dict[str, Any], where: str) -> str:
     return text
 
 
-def system_text(system: Any) -> str:
+def system_texts(system: Any) -> list[tuple[str, bool]]:
+    """The client's `system` as (text, cache breakpoint) pairs."""
     if system is None or isinstance(system, str):
-        return system or ""
-    return "\n".join(_text(b, f"system[{i}]") for i, b in enumerate(_blocks(system, "system")) if b["type"] == "text")
+        return [(system or "", False)]
+    return [
+        (_text(b, f"system[{i}]"), isinstance(b.get("cache_control"), dict))
+        for i, b in enumerate(_blocks(system, "system"))
+        if b["type"] == "text"
+    ]
+
+
+def _system(body: dict[str, Any], tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The upstream `system` (the one place it is built): the client's blocks with their cache
+    breakpoints, then the instruction standing in for `tool_choice`."""
+    texts = system_texts(body.get("system"))
+    texts.append((common.tool_choice_instruction(_tool_choice(body.get("tool_choice")), tools) or "", False))
+    return common.system_blocks(texts)
 
 
 def _tool_result(
@@ -194,40 +208,37 @@ def _stops(value: Any) -> tuple[str, ...]:
     return tuple(s for s in value if s)
 
 
-def _effort(body: dict[str, Any], model: str) -> str | None:
+def _effort(body: dict[str, Any], levels: tuple[str, ...]) -> str | None:
     output = body.get("output_config")
     if isinstance(output, dict) and isinstance(output.get("effort"), str):
-        return upstream_effort(model, output["effort"])
+        return upstream_effort(levels, output["effort"])
     thinking = body.get("thinking")
     if not isinstance(thinking, dict):
         return None
-    if thinking.get("type") == "disabled":
-        return upstream_effort(model, "none")
     budget = thinking.get("budget_tokens")
     if thinking.get("type") == "enabled" and isinstance(budget, int):
-        return upstream_effort(model, effort_from_budget(budget))
+        return upstream_effort(levels, effort_from_budget(budget))
     return None
 
 
 def to_upstream(body: dict[str, Any], ctx: Context) -> UpstreamRequest:
+    """Params as the CLI sends them: `tools` always, never `tool_choice`, `top_p` or `top_k`."""
     ids = ToolIds()
     messages = _messages(body, ctx, ids)
     if not messages:
         raise InvalidRequestError("messages: at least one message with content is needed", param="messages")
+    tools = _tools(body)
+    finalized, omitted = ctx.finalize(messages)
     params: dict[str, Any] = {
         "model": ctx.model,
-        "messages": ctx.finalize(messages),
-        "system": system_text(body.get("system")),
+        "messages": finalized,
+        "tools": tools,
+        "system": _system(body, tools),
         "max_tokens": common.clamp_max_tokens(body.get("max_tokens"), ctx.max_tokens_default),
     }
-    tools = _tools(body)
-    if tools:
-        params["tools"] = tools
-        params["tool_choice"] = _tool_choice(body.get("tool_choice"))
-    for name in ("temperature", "top_p", "top_k"):
-        if body.get(name) is not None:
-            params[name] = body[name]
-    effort = _effort(body, ctx.model)
+    if body.get("temperature") is not None:
+        params["temperature"] = body["temperature"]
+    effort = _effort(body, ctx.efforts)
     if effort:
         params["reasoning_effort"] = effort
     return UpstreamRequest(
@@ -235,4 +246,5 @@ def to_upstream(body: dict[str, Any], ctx: Context) -> UpstreamRequest:
         stream=bool(body.get("stream")),
         stop=_stops(body.get("stop_sequences")),
         tool_ids=ids.originals,
+        omitted_images=omitted,
     )

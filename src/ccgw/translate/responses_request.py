@@ -255,12 +255,16 @@ def _format_instruction(text: Any) -> str | None:
     return common.response_format_instruction({"type": fmt.get("type"), "json_schema": fmt})
 
 
-def _system(body: dict[str, Any], conversation: _Input) -> str:
+def _system(body: dict[str, Any], conversation: _Input, tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The upstream `system` (the one place it is built): instructions, system and developer items,
+    then the instructions standing in for `text.format` and `tool_choice`."""
     instructions = body.get("instructions")
     if instructions is not None and not isinstance(instructions, str):
         raise InvalidRequestError("instructions: must be a string", param="instructions")
-    format_instruction = _format_instruction(body.get("text"))
-    return "\n\n".join(s for s in (instructions, *conversation.system, format_instruction) if s)
+    choice = common.openai_tool_choice(body.get("tool_choice"))
+    texts = [instructions or "", *conversation.system, _format_instruction(body.get("text")) or ""]
+    texts.append(common.tool_choice_instruction(choice, tools) or "")
+    return common.system_blocks([(text, False) for text in texts])
 
 
 def to_upstream(body: dict[str, Any], ctx: Context) -> UpstreamRequest:
@@ -273,25 +277,25 @@ def to_upstream(body: dict[str, Any], ctx: Context) -> UpstreamRequest:
     messages = conversation.end()
     if not messages:
         raise InvalidRequestError("input: at least one user or assistant message is needed", param="input")
+    tools = _tools(body)
+    finalized, omitted = ctx.finalize(messages)
     params: dict[str, Any] = {
         "model": ctx.model,
-        "messages": ctx.finalize(messages),
-        "system": _system(body, conversation),
+        "messages": finalized,
+        "tools": tools,
+        "system": _system(body, conversation, tools),
         "max_tokens": common.clamp_max_tokens(
             body.get("max_output_tokens"), ctx.max_tokens_default, "max_output_tokens"
         ),
     }
-    tools = _tools(body)
-    if tools:
-        params["tools"] = tools
-        params["tool_choice"] = common.openai_tool_choice(body.get("tool_choice"))
-    for name in ("temperature", "top_p"):
-        if body.get(name) is not None:
-            params[name] = body[name]
+    if body.get("temperature") is not None:
+        params["temperature"] = body["temperature"]
     reasoning = body.get("reasoning")
     effort = upstream_effort(
-        ctx.model, reasoning.get("effort") if isinstance(reasoning, dict) else None, "reasoning.effort"
+        ctx.efforts, reasoning.get("effort") if isinstance(reasoning, dict) else None, "reasoning.effort"
     )
     if effort:
         params["reasoning_effort"] = effort
-    return UpstreamRequest(params=params, stream=bool(body.get("stream")), tool_ids=ids.originals)
+    return UpstreamRequest(
+        params=params, stream=bool(body.get("stream")), tool_ids=ids.originals, omitted_images=omitted
+    )

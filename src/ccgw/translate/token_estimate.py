@@ -39,8 +39,14 @@ def _part_tokens(part: dict[str, Any]) -> int:
     return 0
 
 
+def _system_text(system: Any) -> str:
+    if isinstance(system, list):
+        return "".join(str(block.get("text", "")) for block in system if isinstance(block, dict))
+    return str(system or "")
+
+
 def estimate_tokens(params: dict[str, Any]) -> int:
-    total = PER_REQUEST + text_tokens(str(params.get("system") or ""))
+    total = PER_REQUEST + text_tokens(_system_text(params.get("system")))
     for message in params.get("messages") or []:
         parts = message.get("content") or []
         total += PER_MESSAGE + sum(PER_PART + _part_tokens(p) for p in parts)

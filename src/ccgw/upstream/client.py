@@ -110,7 +110,9 @@ class CommandCodeClient:
             "POST",
             self._generate_url,
             content=dumps(build_envelope(params, thread=thread)),
-            headers=build_headers(api_key, self._settings.commandcode.cli_version, thread),
+            headers=build_headers(
+                api_key, self._settings.commandcode.cli_version, thread, zdr=self._settings.commandcode.zdr
+            ),
         )
         try:
             async with asyncio.timeout(timeouts.connect + timeouts.first_event):

@@ -1,20 +1,24 @@
-"""The `/alpha/generate` request: body envelope and headers (upstream-protocol.md §1.4, §2).
+"""The `/alpha/generate` request: body envelope and headers (upstream-protocol.md §1.4, §2, §11).
 
-ccgw sends what a generation needs and nothing else: no device fingerprint, no telemetry, no
-invented machine data. The `config` block must have all nine keys or the upstream answers 400;
-since a gateway has no working directory or repository, it says so plainly (no repo, empty
-structure) rather than faking one. The CLI's own platform name is real and harmless.
+ccgw sends what the real CLI sends, minus what would describe the machine: no device fingerprint,
+no telemetry, no invented machine data. The `config` block must have all nine keys or the upstream
+answers 400; since a gateway has no working directory or repository, it says so plainly (no repo,
+empty structure) rather than faking one. The CLI's own platform name is real and harmless. The
+headers are the CLI's, with a neutral project slug and taste learning off (API traffic should not
+train the user's taste profile).
 """
 
 from __future__ import annotations
 
 import hashlib
+import secrets
 import sys
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 PLACEHOLDER_SYSTEM = "You are a helpful assistant."
+PROJECT_SLUG = "ccgw"  # the CLI sends a slug of its working directory; a gateway has none
 
 _PLATFORM = {"linux": "linux", "darwin": "darwin", "win32": "win32"}.get(sys.platform, "linux")
 
@@ -34,14 +38,13 @@ def thread_id(seed: str | None = None) -> str:
 
 
 def build_envelope(params: dict[str, Any], *, thread: str, today: datetime | None = None) -> dict[str, Any]:
-    """Wrap generation `params` (model, messages, system, tools, max_tokens, ...) for the upstream.
+    """Wrap generation `params` (model, messages, tools, system, max_tokens, ...) for the upstream.
 
     A missing or blank system prompt is replaced, because the upstream would otherwise inject its
     own ~7.4k-token agent prompt and bill it (§2.2).
     """
-    system = params.get("system")
-    if not isinstance(system, str) or not system.strip():
-        params = {**params, "system": PLACEHOLDER_SYSTEM}
+    if _blank(params.get("system")):
+        params = {**params, "system": [{"type": "text", "text": PLACEHOLDER_SYSTEM}]}
     day = (today or datetime.now(UTC)).strftime("%Y-%m-%d")
     return {
         "config": {
@@ -64,14 +67,33 @@ def build_envelope(params: dict[str, Any], *, thread: str, today: datetime | Non
     }
 
 
-def build_headers(api_key: str, cli_version: str, thread: str) -> dict[str, str]:
-    return {
-        "Authorization": f"Bearer {api_key}",
+def _blank(system: Any) -> bool:
+    if isinstance(system, str):
+        return not system.strip()
+    if isinstance(system, list):
+        return not any(isinstance(b, dict) and str(b.get("text") or "").strip() for b in system)
+    return True
+
+
+def traceparent() -> str:
+    """A fresh W3C trace context, as the CLI sends one per request (random ids, sampled flag)."""
+    return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
+
+
+def build_headers(api_key: str, cli_version: str, thread: str, *, zdr: bool = False) -> dict[str, str]:
+    headers = {
         "Content-Type": "application/json",
-        "Accept": "*/*",
-        "Accept-Encoding": "identity",  # no compression: it would hold deltas back
         "User-Agent": "cli",
         "x-command-code-version": cli_version,
         "x-cli-environment": "production",
+        "x-project-slug": PROJECT_SLUG,
+        "x-taste-learning": "false",
         "x-session-id": thread,
+        "Authorization": f"Bearer {api_key}",
+        "traceparent": traceparent(),
+        "Accept": "*/*",
+        "Accept-Encoding": "identity",  # no compression: it would hold deltas back
     }
+    if zdr:
+        headers["x-cmd-zdr"] = "1"
+    return headers

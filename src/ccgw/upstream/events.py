@@ -6,8 +6,13 @@ upstream are handled once, in :class:`TurnReader`:
 * tool calls come only from the authoritative `tool-call` event; provisional `tool-input-*`
   fragments are never forwarded, and a `tool-input-start` that never gets its `tool-call` is a
   failure, not a call (§6.3);
-* a `finish` whose raw reason is a network error, an in-band `error`, `abort`, a malformed line,
-  an empty answer and an end of stream without `finish` are all failures (§6.7, client-notes 8);
+* a `finish` whose raw reason is a network error, an in-band `error`, `abort`, an empty answer and
+  an end of stream without `finish` are all failures (§6.7, client-notes 8); a line that does not
+  parse is skipped and counted, as the CLI skips it (§11), so it only matters when no `finish` comes;
+* a `finish` whose raw reason is `pause_turn` is not the end: the reader sets :attr:`TurnReader.paused`
+  and its owner sends the same request again (up to :data:`MAX_CONTINUATIONS` times, as the CLI
+  does), feeding the continuation to the same reader, so the client gets one answer with the usage
+  of every part summed;
 * events after the terminal one only update usage and cost (`provider-metadata`,
   `cache-write-tokens`); everything else after it is ignored (§6.4).
 """
@@ -23,6 +28,8 @@ from ccgw.upstream import failures
 from ccgw.upstream.ndjson import MALFORMED
 
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
+
+MAX_CONTINUATIONS = 5  # the CLI's limit on re-POSTs after a `pause_turn` finish
 
 _NETWORK_FAILURES = frozenset(
     {
@@ -160,10 +167,14 @@ class TurnReader:
     __slots__ = (
         "_calls",
         "_content",
+        "_earlier",
         "_open_inputs",
         "_step_cost",
         "_step_usage",
         "_write_extra",
+        "continuations",
+        "paused",
+        "skipped",
         "terminal",
         "usage",
     )
@@ -171,12 +182,22 @@ class TurnReader:
     def __init__(self) -> None:
         self.usage = Usage()
         self.terminal: Finish | Failure | None = None
+        self.skipped = 0  # lines that did not parse
+        self.paused = False  # a `pause_turn` finish arrived: the owner must continue the turn
+        self.continuations = 0
+        self._earlier = Usage()  # the usage of the parts before the last `pause_turn`
         self._content = False
         self._calls: set[str] = set()
         self._open_inputs: dict[str, str] = {}
         self._step_usage = Usage()
         self._step_cost = 0.0
         self._write_extra = 0
+
+    def resume(self) -> None:
+        """The continuation of a paused turn is about to be fed (a fresh stream)."""
+        self.paused = False
+        self.continuations += 1
+        self._step_usage, self._step_cost, self._write_extra = Usage(), 0.0, 0
 
     def feed(self, event: dict[str, Any]) -> list[Event]:
         kind = event.get("type")
@@ -209,7 +230,7 @@ class TurnReader:
             self._step_cost += _cost(event.get("providerMetadata"))
             return []
         if kind == "finish":
-            return [self._finish(event)]
+            return self._finish(event)
         if kind == "cache-write-tokens":
             self._write_extra += _int(event.get("tokens"))
             return []
@@ -218,22 +239,17 @@ class TurnReader:
         if kind == "abort":
             return [self._fail(errors.UpstreamError("Command Code aborted the generation"))]
         if kind == MALFORMED:
-            preview = event.get("line", "")
-            return [self._fail(errors.UpstreamError(f"Command Code sent a malformed stream line: {preview!r}"))]
+            self.skipped += 1
+            return []
         return []  # start, start-step, *-start/end, tool-input-delta, metadata, unknown types
 
     def end(self) -> list[Event]:
         """The upstream closed the stream."""
         if self.terminal is not None:
             return []
-        return [
-            self._fail(
-                errors.UpstreamError(
-                    "Command Code ended the stream before finishing the answer (truncated)",
-                    code="upstream_truncated",
-                )
-            )
-        ]
+        skipped = f"; {self.skipped} line(s) that did not parse were skipped" if self.skipped else ""
+        message = f"Command Code ended the stream before finishing the answer (truncated{skipped})"
+        return [self._fail(errors.UpstreamError(message, code="upstream_truncated"))]
 
     def fail(self, error: errors.GatewayError) -> list[Event]:
         """A failure found outside the stream (timeout, connection loss)."""
@@ -253,15 +269,22 @@ class TurnReader:
         self._content = True
         return [ToolCall(call_id, name, arguments)]
 
-    def _finish(self, event: dict[str, Any]) -> Event:
+    def _finish(self, event: dict[str, Any]) -> list[Event]:
         usage = parse_usage(event.get("totalUsage"))
         if usage.input_tokens == 0 and usage.output_tokens == 0:
             usage = replace(self._step_usage)
         usage.cost_usd = self._step_cost
         if usage.cache_write_tokens == 0:
             usage.cache_write_tokens = self._write_extra
+        usage.add(self._earlier)
         self.usage = usage
         raw = str(event.get("rawFinishReason") or event.get("finishReason") or "stop")
+        if raw == "pause_turn" and self.continuations < MAX_CONTINUATIONS:
+            self._earlier, self.paused = replace(usage), True
+            return []
+        return [self._end(event, raw, usage)]
+
+    def _end(self, event: dict[str, Any], raw: str, usage: Usage) -> Event:
         if raw in _NETWORK_FAILURES or event.get("finishReason") == "error":
             return self._fail(
                 errors.UpstreamError(f"Command Code's model provider dropped the connection ({raw})"), usage

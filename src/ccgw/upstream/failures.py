@@ -2,8 +2,13 @@
 
 Upstream error bodies come in several shapes (upstream-protocol.md §4.1): `{"error": {...}}`,
 root-level `{"message", "code"}`, `{"success": false, "error": {...}}`, plain or status-prefixed
-text, and JSON documents double-encoded inside `message`. In-band `error` events (§3.3 d) carry a
-status either as a `<NNN>` message prefix (which wins) or as `statusCode`.
+text, and JSON documents double-encoded inside `message`. In-band `error` events are read as the
+CLI reads them (§11): the status of a `"NNN {json}"` message (when that JSON has `error.message`),
+else `statusCode`.
+
+The refusals the CLI knows get their own codes: insufficient credits (which arrive as a 400), an
+organisation's spend cap (`USAGE_EXCEEDED`), used-up premium credits, zero data retention with no
+provider (`CMD_ZDR_NO_PROVIDERS`), and 429s that name a plan window or a per-model limit.
 """
 
 from __future__ import annotations
@@ -26,14 +31,13 @@ KEY_HELP = (
 _CREDIT_MARKERS = (
     "insufficient_credits",
     "insufficient credits",
-    "usage_exceeded",
-    "premium_credits_exhausted",
-    "premium credits exhausted",
     "out of credit",
     "credits exhausted",
 )
+_PREMIUM_MARKERS = ("premium_credits_exhausted", "premium credits exhausted")
+_ZDR_MARKERS = ("cmd_zdr_no_providers",)
 _OVERFLOW = re.compile(r"context window|context length|prompt is too long|too many tokens", re.IGNORECASE)
-_STATUS_PREFIX = re.compile(r"^\s*<?(\d{3})>?\s")
+_STATUS_PREFIX = re.compile(r"^\s*(\d{3})\s*\{")
 _SECRETS = re.compile(r"\buser_[A-Za-z0-9_-]{4,}|(?i:bearer)\s+[A-Za-z0-9._~+/=-]{8,}")
 _RESETS_AT = re.compile(r"resets? at (\d{4}-\d{2}-\d{2}T[0-9:.]+(?:Z|[+-]\d{2}:?\d{2})?)", re.IGNORECASE)
 
@@ -122,6 +126,7 @@ def map_status(
     *,
     retry_after: float | None = None,
     window: str | None = None,
+    model: str | None = None,
 ) -> errors.GatewayError:
     """Map an upstream status (HTTP or in-band) to the client-facing error."""
     message = redact(message)
@@ -131,6 +136,9 @@ def map_status(
         return errors.UpstreamKeyRejectedError(
             f"Command Code rejected the gateway's API key (upstream 401: {detail}). {KEY_HELP}"
         )
+    refusal = _known_refusal(lowered, detail, retry_after)
+    if refusal is not None:
+        return refusal
     if status == 402 or any(marker in lowered for marker in _CREDIT_MARKERS):
         return errors.PaymentRequiredError(
             f"Command Code credits are exhausted (upstream {status}: {detail})",
@@ -144,10 +152,7 @@ def map_status(
             )
         return errors.PermissionDeniedError(f"Command Code refused the request (upstream 403: {detail})")
     if status == 429:
-        which = f" ({window} window)" if window else ""
-        limited = errors.RateLimitError(f"Command Code rate limit reached{which}: {detail}", retry_after=retry_after)
-        limited.window = window
-        return limited
+        return _rate_limited(detail, retry_after, window, model)
     if status == 413:
         return errors.PayloadTooLargeError(f"Command Code refused the request as too large: {detail}")
     if status in (400, 409, 422) or (400 <= status < 500 and status != 404):
@@ -161,15 +166,90 @@ def map_status(
     return errors.UpstreamError(f"Command Code failed (upstream {status}: {detail})")
 
 
+def _known_refusal(lowered: str, detail: str, retry_after: float | None) -> errors.GatewayError | None:
+    """The refusals the CLI recognises by code or message, whatever the status they came with."""
+    if "usage_exceeded" in lowered:
+        return errors.PaymentRequiredError(
+            f"Your Command Code organisation reached its spend limit ({detail})",
+            code="spend_cap_exceeded",
+            retry_after=retry_after,
+        )
+    if any(marker in lowered for marker in _PREMIUM_MARKERS):
+        return errors.PaymentRequiredError(
+            f"Your Command Code premium credits are used up ({detail})",
+            code="premium_credits_exhausted",
+            retry_after=retry_after,
+        )
+    if any(marker in lowered for marker in _ZDR_MARKERS):
+        return errors.InvalidRequestError(
+            "No zero-data-retention provider serves this model, and commandcode.zdr is on in the gateway's "
+            f"config: choose another model, or set commandcode.zdr: false ({detail})",
+            code="zdr_no_providers",
+        )
+    return None
+
+
+def _rate_limited(detail: str, retry_after: float | None, window: str | None, model: str | None) -> errors.GatewayError:
+    """A 429. One that names a plan window or a per-model limit is final until its reset (the CLI
+    never retries it): the caller marks the window, or blocks the model on that account."""
+    if model:
+        limited = errors.RateLimitError(
+            f"Command Code's limit for {model} on this account is used up: {detail}",
+            code="model_limit_exhausted",
+            retry_after=retry_after,
+        )
+        limited.model = model
+        return limited
+    if window:
+        limited = errors.RateLimitError(
+            f"Your Command Code plan's {WINDOW_NAMES.get(window, window)} window is used up: {detail}",
+            code="plan_window_exhausted",
+            retry_after=retry_after,
+        )
+        limited.window = window
+        return limited
+    return errors.RateLimitError(f"Command Code rate limit reached: {detail}", retry_after=retry_after)
+
+
+WINDOW_NAMES = {"fiveHour": "five-hour", "weekly": "weekly", "daily": "daily"}
+
+
 def from_response(status: int, headers: Mapping[str, str], body: bytes) -> errors.GatewayError:
     message, code, rate_limit = parse_error_body(body)
-    retry = retry_after_seconds(headers, rate_limit, message) if status in (402, 429) else None
-    window = rate_limit.get("window") if isinstance(rate_limit.get("window"), str) else None
-    return map_status(status, message, code, retry_after=retry, window=window)
+    retry = retry_after_seconds(headers, rate_limit, message) if status in (402, 403, 429) else None
+    window = rate_limit.get("window") if rate_limit.get("window") in WINDOW_NAMES else None  # the CLI's three
+    if window is None and status == 429 and "usage limit for your plan" in message.lower():
+        window = "weekly" if "weekly" in message.lower() else "fiveHour"  # the CLI's reading of the text
+    model = rate_limit.get("model") if isinstance(rate_limit.get("model"), str) else None
+    error = map_status(status, message, code, retry_after=retry, window=window, model=model)
+    if isinstance(error, errors.RateLimitError) and (window or model):
+        error.resets_in = _reset_in(rate_limit, message)
+    return error
+
+
+def _reset_in(rate_limit: Mapping[str, Any], message: str) -> float | None:
+    """Seconds until the limit a 429 names resets (`rateLimit.reset`, else a "resets at" phrase),
+    which outranks a shorter Retry-After for how long the window stays used up."""
+    return retry_after_seconds({}, rate_limit, message)
+
+
+def _inband_status(message: str, status_field: Any) -> tuple[int, str]:
+    """The CLI's reading: `"NNN {json}"` with `error.message` gives NNN (and that message), else
+    `statusCode`; ccgw's default is 502 (the CLI's is a retryable 500)."""
+    prefix = _STATUS_PREFIX.match(message)
+    if prefix:
+        document = _try_json(message[prefix.end() - 1 :])
+        inner = document.get("error") if isinstance(document, Mapping) else None
+        if isinstance(inner, Mapping) and isinstance(inner.get("message"), str):
+            kind = inner.get("type")
+            return int(prefix.group(1)), f"{kind}: {inner['message']}" if isinstance(kind, str) else inner["message"]
+    if isinstance(status_field, int) and 400 <= status_field <= 599:
+        return status_field, message
+    return 502, message
 
 
 def from_event(event: Mapping[str, Any]) -> errors.GatewayError:
-    """An in-band `error` event: a `<NNN>` message prefix outranks `statusCode`; default 502."""
+    """An in-band `error` event (a string, or `{message, statusCode, isRetryable, code?}`)."""
     raw = event.get("error", event)
     if isinstance(raw, str):
         message, code, status_field = raw, "", None
@@ -179,13 +259,7 @@ def from_event(event: Mapping[str, Any]) -> errors.GatewayError:
         status_field = raw.get("statusCode")
     else:
         message, code, status_field = str(event.get("message") or "upstream error"), "", None
-    prefix = _STATUS_PREFIX.match(message)
-    if prefix:
-        status = int(prefix.group(1))
-    elif isinstance(status_field, int) and 400 <= status_field <= 599:
-        status = status_field
-    else:
-        status = 502
+    status, message = _inband_status(message, status_field)
     error = map_status(status, message, code)
     if isinstance(error, errors.RateLimitError) and error.retry_after is None:
         error.retry_after = 5.0

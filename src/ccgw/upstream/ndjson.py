@@ -6,9 +6,9 @@ padding, so the decoder also accepts: an optional `data:` prefix, blank lines, `
 newline, and lines of any length. It is a pure state machine: bytes in, event dicts out, correct
 for any chunking (tested at every split position).
 
-A line that starts like JSON but does not parse is reported as a :data:`MALFORMED` event rather
-than skipped, so a corrupted answer cannot pass as a complete one; other non-JSON lines (padding
-of some future kind) are ignored.
+A line that starts like JSON but does not parse is reported as a :data:`MALFORMED` event, which
+the turn reader skips and counts (as the CLI skips it), so it only matters when no `finish` follows;
+other non-JSON lines (padding of some future kind) are ignored.
 """
 
 from __future__ import annotations
