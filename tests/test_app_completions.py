@@ -9,7 +9,7 @@ import httpx
 import pytest
 import respx
 from fastapi.testclient import TestClient
-from tests.conftest import make_settings, sse_payloads, text_answer
+from tests.conftest import make_settings, ndjson, sse_payloads, text_answer
 
 from ccgw.config import ConfigError
 from ccgw.jsonutil import loads
@@ -31,7 +31,8 @@ def test_completion_non_stream_text_and_usage(client: TestClient, upstream: resp
     assert body["choices"] == [{"text": "Hello, world.", "index": 0, "logprobs": None, "finish_reason": "stop"}]
     assert body["usage"]["prompt_tokens"] == 100 and body["usage"]["completion_tokens"] == 7
     params = sent(upstream)
-    assert params["max_tokens"] == 16 and params["reasoning_effort"] == "off"
+    assert params["max_tokens"] == 16 and params["tools"] == []
+    assert "reasoning_effort" not in params  # none asked for; the CLI has no "off" level
     assert params["messages"][0]["content"][0]["text"] == "def add(a, b):"
 
 
@@ -100,7 +101,32 @@ def test_completion_continue_autocomplete_request(client: TestClient, upstream: 
     payloads = sse_payloads(client.post("/v1/completions", json=body).text)
     assert payloads[-1] == "[DONE]"
     assert "".join(p["choices"][0]["text"] for p in payloads[:-1] if p["choices"]) == "Hello, world."
-    assert sent(upstream)["system"].startswith("You are a fill-in-the-middle completion engine")
+    params = sent(upstream)
+    assert [b["text"][:48] for b in params["system"]] == ["You are a fill-in-the-middle completion engine. "]
+    assert params["temperature"] == 0.01 and "frequency_penalty" not in params
+
+
+def test_completion_paused_prompt_continued_with_its_own_params(client: TestClient, upstream: respx.MockRouter) -> None:
+    """Each prompt is its own generation: a pause in the second is continued with the second's params."""
+    paused = ndjson(
+        {"type": "start"},
+        {"type": "text-delta", "id": "txt-0", "text": "two, "},
+        {"type": "finish", "finishReason": "other", "rawFinishReason": "pause_turn", "totalUsage": {}},
+    )
+    seen: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        prompt = loads(request.content)["params"]["messages"][0]["content"][0]["text"]
+        seen.append(prompt)
+        if prompt == "b" and seen.count("b") == 1:
+            return httpx.Response(200, content=paused)
+        return httpx.Response(200, content=text_answer("one" if prompt == "a" else "continued"))
+
+    upstream.routes["generate"].side_effect = answer
+    response = client.post("/v1/completions", json={"model": "deepseek-v4-flash", "prompt": ["a", "b"]})
+    assert response.status_code == 200, response.text
+    assert [c["text"] for c in response.json()["choices"]] == ["one", "two, continued"]
+    assert sorted(seen) == ["a", "b", "b"]  # the continuation re-sent prompt b, not prompt a
 
 
 def test_completion_echo_refused_in_openai_shape(client: TestClient) -> None:

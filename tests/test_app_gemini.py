@@ -112,6 +112,23 @@ def test_client_errors_in_google_shape(
     assert (error["code"], error["status"]) == (status, google_status)
 
 
+def test_sampling_as_the_python_sdk_sends_it_is_accepted_and_only_temperature_goes_upstream(
+    gemini: TestClient, upstream: respx.MockRouter
+) -> None:
+    config = {"temperature": 0.3, "topP": 0.9, "topK": 40.0}  # google-genai types topK as a float
+    body = {**ASK, "generationConfig": config}
+    response = gemini.post("/v1beta/models/deepseek-v4-pro:generateContent", json=body, headers=GOOGLE)
+    assert response.status_code == 200, response.text
+    params = sent(upstream)
+    assert params["temperature"] == 0.3 and not {"top_p", "top_k"} & set(params)
+    bad = gemini.post(
+        "/v1beta/models/deepseek-v4-pro:generateContent",
+        json={**ASK, "generationConfig": {"topK": 0}},
+        headers=GOOGLE,
+    )
+    assert bad.status_code == 400 and bad.json()["error"]["status"] == "INVALID_ARGUMENT"
+
+
 def test_invalid_json_body_is_a_google_400(gemini: TestClient) -> None:
     response = gemini.post("/v1beta/models/deepseek-v4-pro:generateContent", content=b"{nope", headers=GOOGLE)
     assert response.status_code == 400 and response.json()["error"]["status"] == "INVALID_ARGUMENT"
@@ -203,14 +220,30 @@ def test_remote_file_data_image_fetched_and_inlined(app_factory: Any, upstream: 
     client = app_factory(image_transport=httpx.MockTransport(images.handler), image_resolver=resolve)
     part = {"fileData": {"mimeType": "image/png", "fileUri": "https://img.test/cat.png"}}
     body = {"contents": [{"role": "user", "parts": [part, {"text": "what?"}]}]}
-    response = client.post("/v1beta/models/deepseek-v4-pro:generateContent", json=body, headers=GOOGLE)
+    response = client.post("/v1beta/models/Kimi-K3:generateContent", json=body, headers=GOOGLE)
     assert response.status_code == 200, response.text
+    assert "x-ccgw-warning" not in response.headers
     image = sent(upstream)["messages"][0]["content"][0]
     assert image == {
         "type": "image",
         "image": "data:image/png;base64," + base64.b64encode(PNG).decode(),
         "mimeType": "image/png",
     }
+
+
+def test_image_to_text_only_model_is_a_note_and_a_warning_header(
+    gemini: TestClient, upstream: respx.MockRouter
+) -> None:
+    image = {"inlineData": {"mimeType": "image/png", "data": base64.b64encode(PNG).decode()}}
+    body = {"contents": [{"role": "user", "parts": [image, {"text": "what?"}]}]}
+    response = gemini.post("/v1beta/models/deepseek-v4-pro:generateContent", json=body, headers=GOOGLE)
+    assert response.status_code == 200, response.text
+    assert response.headers["x-ccgw-warning"] == "image omitted, deepseek/deepseek-v4-pro takes text only"
+    parts = sent(upstream)["messages"][0]["content"]
+    assert parts == [
+        {"type": "text", "text": "[image omitted: deepseek/deepseek-v4-pro takes text only]"},
+        {"type": "text", "text": "what?"},
+    ]
 
 
 def test_count_tokens_any_model_and_generate_content_request_form(

@@ -33,14 +33,19 @@ def user_text(params: dict[str, Any]) -> str:
     return str(params["messages"][0]["content"][0]["text"])
 
 
-def test_request_prompt_continued_with_openai_defaults_and_thinking_off() -> None:
-    up = translate({"prompt": "def add(a, b):", "temperature": 0.2, "stop": "\n\n", "user": "u", "logprobs": 2})
-    assert up.params == {
+def system_of(instruction: str) -> list[dict[str, Any]]:
+    return [{"type": "text", "text": instruction}]
+
+
+def test_request_prompt_continued_with_openai_defaults_as_the_cli_sends_them() -> None:
+    body = {"prompt": "def add(a, b):", "temperature": 0.2, "top_p": 0.9, "stop": "\n\n", "user": "u", "logprobs": 2}
+    up = translate(body)
+    assert up.params == {  # system blocks, tools always, no top_p, no effort unless asked for
         "model": "deepseek/deepseek-v4-flash",
-        "system": completions_request.CONTINUE,
+        "system": system_of(completions_request.CONTINUE),
+        "tools": [],
         "max_tokens": 16,
         "temperature": 0.2,
-        "reasoning_effort": "off",
         "messages": [{"role": "user", "content": [{"type": "text", "text": "def add(a, b):"}]}],
     }
     assert (up.n, up.stop, up.stream, up.variants) == (1, ("\n\n",), False, ())
@@ -50,11 +55,13 @@ def test_request_thinking_left_to_the_model_where_it_cannot_be_turned_off() -> N
     params = translate({"prompt": "x", "max_tokens": 64}, Context(model="moonshotai/Kimi-K3")).params
     assert "reasoning_effort" not in params and params["max_tokens"] == 64
     assert translate({"prompt": "x", "reasoning_effort": "high"}).params["reasoning_effort"] == "high"
+    assert translate({"prompt": "x", "reasoning_effort": "low"}).params["reasoning_effort"] == "high"  # V4's nearest
+    assert "reasoning_effort" not in translate({"prompt": "x", "reasoning_effort": "none"}).params
 
 
 def test_request_suffix_asks_to_fill_the_gap() -> None:
     params = translate({"prompt": "int x = ", "suffix": ";\nreturn x;"}).params
-    assert params["system"] == completions_request.FILL
+    assert params["system"] == system_of(completions_request.FILL)
     assert user_text(params) == "<prefix>int x = </prefix>\n<suffix>;\nreturn x;</suffix>"
 
 
@@ -71,7 +78,7 @@ def test_request_suffix_asks_to_fill_the_gap() -> None:
 )
 def test_request_code_model_fim_templates_become_prefix_and_suffix(prompt: str) -> None:
     params = translate({"prompt": prompt, "stop": ["<|endoftext|>", "<|fim_prefix|>"]}).params
-    assert params["system"] == completions_request.FILL
+    assert params["system"] == system_of(completions_request.FILL)
     text = user_text(params).replace("int x =  <", "int x = <")  # Code Llama's template pads the prefix
     assert text == "<prefix>int x = </prefix>\n<suffix>;\nreturn x;</suffix>"
 
@@ -85,7 +92,7 @@ def test_request_fim_template_keeps_the_context_before_it() -> None:
 
 def test_request_plain_prompt_mentioning_a_marker_is_continued() -> None:
     params = translate({"prompt": "explain <fim_prefix> tokens"}).params
-    assert params["system"] == completions_request.CONTINUE
+    assert params["system"] == system_of(completions_request.CONTINUE)
 
 
 def test_request_editor_stop_lists_longer_than_chat_allows() -> None:

@@ -26,8 +26,10 @@ from ccgw.upstream.ndjson import NDJSONDecoder
 
 PNG_BYTES = b"\x89PNG\r\n\x1a\n" + b"\xfb\xff" * 12  # bytes whose base64 has '+' and '/'
 PNG_URL = "https://img.test/cat.png"
-CTX = Context(model="deepseek/deepseek-v4-pro", images={PNG_URL: "data:image/png;base64,iVBORw0KGgo="})
-OTHER = Context(model="moonshotai/Kimi-K3")
+FETCHED = {PNG_URL: "data:image/png;base64,iVBORw0KGgo="}
+CTX = Context(model="deepseek/deepseek-v4-pro", images=FETCHED)  # efforts high/max, text only
+OTHER = Context(model="moonshotai/Kimi-K3")  # efforts low/high/max
+VISION = Context(model="moonshotai/Kimi-K3", images=FETCHED)
 
 
 def translate(body: dict[str, Any], ctx: Context = CTX) -> dict[str, Any]:
@@ -52,6 +54,10 @@ def text(value: str) -> dict[str, Any]:
     return {"type": "text", "text": value}
 
 
+def system_texts(params: dict[str, Any]) -> list[str]:
+    return [block["text"] for block in params["system"]]
+
+
 # --- requests ---------------------------------------------------------------------------------
 
 
@@ -72,14 +78,13 @@ def test_request_system_instruction_contents_and_generation_config() -> None:
         "safetySettings": [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_NONE"}],
     }
     up = gemini_request.to_upstream(body, CTX, stream=True)
-    assert up.params == {
+    assert up.params == {  # as the CLI sends them: system blocks, tools always, never top_p or top_k
         "model": "deepseek/deepseek-v4-pro",
         "messages": [{"role": "user", "content": [text("hi")]}],
-        "system": "be brief\n\nbe kind",
+        "tools": [],
+        "system": [text("be brief\n"), text("be kind")],
         "max_tokens": 100,
         "temperature": 0.5,
-        "top_p": 0.9,
-        "top_k": 40,
     }
     assert (up.stream, up.n, up.stop) == (True, 3, ("END",))
 
@@ -103,13 +108,17 @@ def test_request_snake_case_spelling_reads_like_camel_case() -> None:
         },
     }
     assert translate(snake) == translate(camel)
-    assert translate(camel)["reasoning_effort"] == "off"  # DeepSeek V4: budget 0 turns thinking off
-    assert translate(camel)["tool_choice"] == {"type": "tool", "name": "ls"}
+    params = translate(camel)
+    assert "reasoning_effort" not in params  # budget 0: no reasoning asked for, and the CLI has no "off" level
+    assert "tool_choice" not in params  # the CLI never sends it: ANY with one allowed tool becomes an instruction
+    assert system_texts(params) == ["sys\n", "In this reply, call the tool `ls`."]
+    assert [t["name"] for t in params["tools"]] == ["ls"]
     assert gemini_request.include_thoughts(snake) and gemini_request.include_thoughts(camel)
 
 
 def test_request_system_instruction_as_plain_text() -> None:
-    assert translate({"systemInstruction": "sys", "contents": [user({"text": "hi"})]})["system"] == "sys"
+    assert translate({"systemInstruction": "sys", "contents": [user({"text": "hi"})]})["system"] == [text("sys")]
+    assert translate({"contents": [user({"text": "hi"})]})["system"] == []  # no instruction: no blocks
 
 
 def test_request_calls_without_ids_paired_with_responses_in_order() -> None:
@@ -199,13 +208,25 @@ def test_request_images_inline_url_safe_base64_and_fetched_file_data() -> None:
         ]
     }
     assert gemini_request.remote_image_urls(body) == [PNG_URL]
-    inline, fetched, _ = translate(body)["messages"][0]["content"]
+    up = gemini_request.to_upstream(body, VISION)
+    inline, fetched, _ = up.params["messages"][0]["content"]
     assert inline == {
         "type": "image",
         "image": "data:image/png;base64," + base64.b64encode(PNG_BYTES).decode(),
         "mimeType": "image/png",
     }
-    assert fetched["image"] == CTX.images[PNG_URL]
+    assert fetched["image"] == FETCHED[PNG_URL]
+    assert up.omitted_images == 0
+
+
+def test_request_images_to_a_text_only_model_become_notes() -> None:
+    png = base64.b64encode(PNG_BYTES).decode()
+    image = {"inlineData": {"mimeType": "image/png", "data": png}}
+    body = {"contents": [user(image, {"fileData": {"mimeType": "image/png", "fileUri": PNG_URL}}, {"text": "what?"})]}
+    up = gemini_request.to_upstream(body, CTX)
+    note = text("[image omitted: deepseek/deepseek-v4-pro takes text only]")
+    assert up.params["messages"][0]["content"] == [note, note, text("what?")]
+    assert up.omitted_images == 2
 
 
 def test_request_function_response_images_follow_the_results() -> None:
@@ -218,7 +239,7 @@ def test_request_function_response_images_follow_the_results() -> None:
             user({"functionResponse": {"name": "shot", "response": {"output": "done"}, "parts": [shot]}}),
         ]
     }
-    messages = translate(body)["messages"]
+    messages = translate(body, VISION)["messages"]
     assert [m["role"] for m in messages] == ["user", "assistant", "tool", "user"]
     assert messages[3]["content"][1]["type"] == "image"
 
@@ -316,37 +337,56 @@ def test_request_bad_schema_type_is_400() -> None:
     assert "WORD" in error.message and error.param == "tools[0].functionDeclarations[0].parameters.properties.x.type"
 
 
+ANY_TOOL = "In this reply, call at least one of the available tools."
+
+
 @pytest.mark.parametrize(
-    ("config", "choice", "names"),
+    ("config", "instruction", "names"),
     [
-        (None, {"type": "auto"}, ["a", "b"]),
-        ({"mode": "AUTO"}, {"type": "auto"}, ["a", "b"]),
-        ({"mode": "VALIDATED"}, {"type": "auto"}, ["a", "b"]),
-        ({"mode": "ANY"}, {"type": "any"}, ["a", "b"]),
-        ({"mode": "ANY", "allowedFunctionNames": ["b"]}, {"type": "tool", "name": "b"}, ["b"]),
-        ({"mode": "NONE"}, {"type": "none"}, ["a", "b"]),
+        (None, None, ["a", "b"]),
+        ({"mode": "AUTO"}, None, ["a", "b"]),
+        ({"mode": "VALIDATED"}, None, ["a", "b"]),
+        ({"mode": "ANY"}, ANY_TOOL, ["a", "b"]),
+        ({"mode": "ANY", "allowedFunctionNames": ["b"]}, "In this reply, call the tool `b`.", ["b"]),
+        ({"mode": "NONE"}, "Do not call any tool in this reply; answer with text only.", ["a", "b"]),
     ],
 )
-def test_request_function_calling_config(config: Any, choice: dict[str, Any], names: list[str]) -> None:
+def test_request_function_calling_config_becomes_an_instruction(
+    config: Any, instruction: str | None, names: list[str]
+) -> None:
     declarations = [{"name": "a"}, {"name": "b", "parameters": {"type": "OBJECT", "properties": {}}}]
-    body: dict[str, Any] = {"contents": [user({"text": "x"})], "tools": [{"functionDeclarations": declarations}]}
+    body: dict[str, Any] = {
+        "systemInstruction": "sys",
+        "contents": [user({"text": "x"})],
+        "tools": [{"functionDeclarations": declarations}],
+    }
     if config is not None:
         body["toolConfig"] = {"functionCallingConfig": config}
     params = translate(body)
-    assert params["tool_choice"] == choice
-    assert [t["name"] for t in params["tools"]] == names
+    assert "tool_choice" not in params  # the CLI never sends it
+    assert system_texts(params) == (["sys\n", instruction] if instruction else ["sys"])
+    assert [t["name"] for t in params["tools"]] == names  # NONE keeps the tools: the history may use them
+
+
+def test_request_function_calling_mode_without_tools_adds_no_instruction() -> None:
+    body = {"contents": [user({"text": "x"})], "toolConfig": {"functionCallingConfig": {"mode": "ANY"}}}
+    params = translate(body)
+    assert params["tools"] == [] and params["system"] == []
 
 
 @pytest.mark.parametrize(
     ("thinking", "ctx", "effort"),
     [
-        ({"thinkingBudget": 0}, CTX, "off"),
+        ({"thinkingBudget": 0}, CTX, None),  # thinking off: nothing to send, the CLI has no "off" level
+        ({"thinkingBudget": 0}, OTHER, None),
         ({"thinkingBudget": 2048}, CTX, "high"),  # low, which DeepSeek V4 lifts to high
         ({"thinkingBudget": 50000}, CTX, "max"),
-        ({"thinkingBudget": 8192}, OTHER, "medium"),
+        ({"thinkingBudget": 8192}, OTHER, "high"),  # medium: Kimi-K3 has low/high/max, a tie goes up
+        ({"thinkingBudget": 8192}, Context(model="google/gemini-3.5-flash"), "medium"),
         ({"thinkingBudget": -1}, OTHER, None),
         ({"thinkingLevel": "LOW"}, OTHER, "low"),
         ({"thinkingLevel": "HIGH", "thinkingBudget": 0}, OTHER, "high"),
+        ({"thinkingLevel": "HIGH"}, Context(model="moonshotai/Kimi-K2.6"), None),  # a model without levels
         ({"includeThoughts": True}, OTHER, None),
     ],
 )
@@ -356,19 +396,20 @@ def test_request_thinking_config_becomes_effort(thinking: dict[str, Any], ctx: C
 
 
 def test_request_json_output_modes_become_instructions() -> None:
-    def system(config: dict[str, Any]) -> str:
+    def system(config: dict[str, Any]) -> list[str]:
         body = {"systemInstruction": "sys", "contents": [user({"text": "x"})], "generationConfig": config}
-        return str(translate(body)["system"])
+        return system_texts(translate(body))
 
     schema = {"type": "OBJECT", "properties": {"n": {"type": "INTEGER"}}}
-    assert system({"responseMimeType": "application/json"}).startswith("sys\n\nRespond only with a single valid JSON")
+    plain_json = system({"responseMimeType": "application/json"})
+    assert plain_json[0] == "sys\n" and plain_json[1].startswith("Respond only with a single valid JSON")
     with_schema = system({"responseMimeType": "application/json", "responseSchema": schema})
-    assert with_schema.endswith('{"type":"object","properties":{"n":{"type":"integer"}}}')
+    assert len(with_schema) == 2 and with_schema[1].endswith('{"type":"object","properties":{"n":{"type":"integer"}}}')
     json_schema = {"type": "object", "properties": {"n": {"type": "integer"}}}
     assert system({"responseMimeType": "application/json", "response_json_schema": json_schema}) == with_schema
     enum = system({"responseMimeType": "text/x.enum", "responseSchema": {"type": "STRING", "enum": ["yes", "no"]}})
-    assert enum.endswith("one of these values and nothing else: yes, no")
-    assert system({"responseMimeType": "text/plain"}) == "sys"
+    assert enum[-1].endswith("one of these values and nothing else: yes, no")
+    assert system({"responseMimeType": "text/plain"}) == ["sys"]
 
 
 # --- streams ----------------------------------------------------------------------------------

@@ -133,7 +133,7 @@ class GenerationConfig(_Open):
     maxOutputTokens: StrictInt | None = Field(default=None, ge=1)
     temperature: StrictFloat | None = Field(default=None, ge=0, le=2)
     topP: StrictFloat | None = Field(default=None, ge=0, le=1)
-    topK: StrictInt | None = Field(default=None, ge=1)
+    topK: StrictFloat | None = Field(default=None, ge=1)  # an integer in Google's docs, a float in its Python SDK
     candidateCount: StrictInt | None = Field(default=None, ge=1, le=8)
     stopSequences: list[StrictStr] | None = None
     responseMimeType: StrictStr | None = None

@@ -39,7 +39,9 @@ def test_genai_generate_text_with_usage(client: genai.Client, control: FakeContr
     response = client.models.generate_content(
         model="deepseek/deepseek-v4-pro",
         contents="hi",
-        config=types.GenerateContentConfig(system_instruction="be brief", max_output_tokens=500, temperature=0.3),
+        config=types.GenerateContentConfig(
+            system_instruction="be brief", max_output_tokens=500, temperature=0.3, top_p=0.9, top_k=40
+        ),
     )
     assert response.text == "Hello from deepseek/deepseek-v4-pro."
     assert response.candidates and response.candidates[0].finish_reason == types.FinishReason.STOP
@@ -47,7 +49,12 @@ def test_genai_generate_text_with_usage(client: genai.Client, control: FakeContr
     assert usage and usage.prompt_token_count and usage.candidates_token_count
     assert usage.total_token_count == usage.prompt_token_count + usage.candidates_token_count
     params = upstream_params(control)
-    assert (params["system"], params["max_tokens"], params["temperature"]) == ("be brief", 500, 0.3)
+    assert (params["system"], params["max_tokens"], params["temperature"]) == (
+        [{"type": "text", "text": "be brief"}],
+        500,
+        0.3,
+    )
+    assert params["tools"] == [] and not {"top_p", "top_k", "tool_choice"} & set(params)  # as the CLI sends them
 
 
 def test_genai_v1beta_and_bare_model_name(gateway: Process, local_key: str) -> None:
@@ -164,7 +171,7 @@ def test_genai_images_inline_bytes_and_remote_uri(
         types.Part.from_uri(file_uri=image_server, mime_type="image/png"),
         "fake:echo what are these?",
     ]
-    response = client.models.generate_content(model="deepseek-v4-flash", contents=contents)
+    response = client.models.generate_content(model="deepseek/deepseek-v4-flash-vision-exp", contents=contents)
     assert response.text == "what are these?"
     parts = upstream_params(control)["messages"][0]["content"]
     expected = "data:image/png;base64," + base64.b64encode(PNG).decode()
