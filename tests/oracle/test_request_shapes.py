@@ -220,3 +220,37 @@ def test_shapes_image_from_a_tool_match_the_cli(
     )
     roles = [m["role"] for m in ours["body"]["params"]["messages"]]
     assert roles == [m["role"] for m in cli["body"]["params"]["messages"]]  # the image follows the tool result
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (
+            "/v1beta/models/deepseek/deepseek-v4-flash:generateContent",
+            {
+                "systemInstruction": {"parts": [{"text": "Be brief."}]},
+                "contents": [{"role": "user", "parts": [{"text": "Say hello"}]}],
+                "tools": [{"functionDeclarations": [{"name": "read_file", **READ_FILE["function"]}]}],
+                "toolConfig": {"functionCallingConfig": {"mode": "ANY"}},
+                "generationConfig": {"topP": 0.9, "topK": 40, "thinkingConfig": {"thinkingBudget": 0}},
+            },
+        ),
+        ("/v1/completions", {"model": "deepseek/deepseek-v4-flash", "prompt": "Say hello", "top_p": 0.9}),
+    ],
+    ids=["gemini", "completions"],
+)
+def test_shapes_gemini_and_legacy_completions_match_the_cli(
+    captured: dict[str, list[dict[str, Any]]], gateway: tuple[TestClient, FakeState], path: str, body: dict[str, Any]
+) -> None:
+    """The dialects added after the oracle's captures send what the CLI sends too: no tool_choice,
+    top_p, top_k or "off" effort, and system blocks."""
+    client, state = gateway
+    response = client.post(path, json=body, headers={"x-goog-api-key": LOCAL_KEY})
+    assert response.status_code == 200, response.text
+    cli, ours = captured["plain"][0], sent(state)
+    shape, cli_shape = envelope_shape(ours["body"]), envelope_shape(cli["body"])
+    assert shape.pop("tools") <= cli_shape.pop("tools")  # legacy completions have none (`tools: []`)
+    assert shape == cli_shape
+    assert system_shapes(ours["body"]) <= system_shapes(cli["body"])
+    assert part_shapes(ours["body"]["params"]) <= part_shapes(cli["body"]["params"])
+    assert_same_headers(cli["headers"], ours["headers"])
