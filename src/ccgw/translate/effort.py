@@ -11,7 +11,7 @@ from typing import Any
 
 from ccgw.errors import InvalidRequestError
 
-CLIENT_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
+CLIENT_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max", "ultra")
 _DEEPSEEK = {"none": "off", "minimal": "off", "low": "high", "medium": "high", "high": "high", "xhigh": "max"}
 
 
@@ -22,6 +22,8 @@ def upstream_effort(model: str, effort: Any, param: str = "reasoning_effort") ->
     if not isinstance(effort, str) or effort.lower() not in (*CLIENT_EFFORTS, "off"):
         raise InvalidRequestError(f"{param}: must be one of {', '.join(CLIENT_EFFORTS)}", param=param)
     level: str = effort.lower()
+    if level == "ultra":  # Codex offers it for OpenAI's newest models; nothing upstream goes higher than max
+        level = "max"
     if model.lower().startswith("deepseek/deepseek-v4"):
         return _DEEPSEEK.get(level, level)
     if level in ("none", "minimal", "off"):
