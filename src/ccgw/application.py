@@ -19,7 +19,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ccgw import errors
+from ccgw import errors, rejections
 from ccgw.config import Settings
 from ccgw.gateway import ClientDisconnected, Gateway
 from ccgw.images import ImageFetcher, Resolver, system_resolver
@@ -106,21 +106,26 @@ def create_app(
         allow_headers=["*"],
         expose_headers=["x-request-id", "retry-after"],
     )
-    app.add_middleware(EdgeMiddleware, body_limit=settings.max_body_bytes)
+    app.add_middleware(EdgeMiddleware, body_limit=settings.max_body_bytes, on_reject=rejections.note)
     _register_schemas(app)
     return app
+
+
+def _refused(request: Request, exc: errors.GatewayError) -> Response:
+    rejections.note(request, exc)
+    return error_response(exc, request.url.path)
 
 
 def _install_error_handlers(app: FastAPI) -> None:
     async def gateway_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, errors.GatewayError)
-        return error_response(exc, request.url.path)
+        return _refused(request, exc)
 
     async def validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
-        return error_response(errors.InvalidRequestError(f"{where}: {first.get('msg')}", param=where), request.url.path)
+        return _refused(request, errors.InvalidRequestError(f"{where}: {first.get('msg')}", param=where))
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -131,7 +136,7 @@ def _install_error_handlers(app: FastAPI) -> None:
             mapped = errors.MethodNotAllowedError(f"{request.method} is not allowed on {request.url.path}")
         else:
             mapped = errors.InvalidRequestError(str(exc.detail))
-        return error_response(mapped, request.url.path)
+        return _refused(request, mapped)
 
     async def disconnected(request: Request, exc: Exception) -> Response:
         return Response(status_code=499)  # nobody is listening; nginx's "client closed request"

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection
 
 from ccgw.config import ConfigError, LocalKey, load_settings
 from ccgw.errors import AuthenticationError
@@ -34,7 +34,7 @@ class Identity:
     key: LocalKey | None = None
 
 
-def presented_key(request: Request) -> str | None:
+def presented_key(request: HTTPConnection) -> str | None:
     header = request.headers.get("authorization")
     if header:
         scheme, _, value = header.partition(" ")

@@ -79,11 +79,12 @@ async def serve(request: Request, dialect: Dialect) -> Response:
     gateway, identity = caller(request)
     started = gateway.clock()
     body = await read_json(request, dialect.schema)
+    request.scope["state"]["model"] = body["model"]  # for the ledger, should the request be refused
     model = await gateway.catalog.resolve(body["model"])
     images = await gateway.images.fetch_all(dialect.image_urls(body))
     upstream = dialect.to_upstream(body, context(gateway, model.id, images))
     rid = request_id(request)
-    group = await gateway.open(upstream, Call(rid, identity, dialect.endpoint, model.id, started))
+    group = await gateway.open(upstream, Call(rid, identity, dialect.endpoint, model.id, started, request.url.path))
     return await respond(
         gateway,
         request,
