@@ -1243,3 +1243,12 @@ async def test_conversation_ending_in_a_tool_result_is_answered_in_text_quoting_
     stream = Stream(response.text)
     assert "tool-call" not in stream.types
     assert stream.text == "Tool result: ccgw-42"
+
+
+async def test_http_429_without_a_window_names_none() -> None:
+    state = FakeState()
+    state.script.append("http_429(window=none,retry_after=0)")
+    response = await generate(state)
+    assert response.status_code == 429
+    assert response.headers["retry-after"] == "0"
+    assert "rateLimit" not in response.json()["error"]

@@ -75,6 +75,11 @@ def rate_limited(now: float, retry_after: int, window: str, *, header: bool = Tr
     return HttpError(error.status, error.body, headers=(("retry-after", str(retry_after)),))
 
 
+def plain_rate_limit(retry_after: int) -> HttpError:
+    error = error_json(429, "Too many requests, please retry shortly", "RATE_LIMITED")
+    return HttpError(error.status, error.body, headers=(("retry-after", str(retry_after)),))
+
+
 def zdr_no_providers(model: str) -> HttpError:
     message = f"No zero-data-retention provider is available for {model}"
     return error_json(422, message, "cmd_zdr_no_providers")

@@ -510,7 +510,11 @@ def http_403_not_in_plan(ctx: RequestContext, o: Options) -> HttpError:
 
 
 def http_429(ctx: RequestContext, o: Options) -> HttpError:
-    return errors.rate_limited(ctx.now, o.get_int("retry_after", 120), o.get_str("window", "fiveHour"))
+    """``window=none``: a plain rate limit that names no plan window (a gateway need not block one)."""
+    window = o.get_str("window", "fiveHour")
+    if window == "none":
+        return errors.plain_rate_limit(o.get_int("retry_after", 120))
+    return errors.rate_limited(ctx.now, o.get_int("retry_after", 120), window)
 
 
 def http_429_no_header(ctx: RequestContext, o: Options) -> HttpError:
