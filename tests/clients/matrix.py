@@ -59,14 +59,20 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+VARIANTS = {
+    "tool-search": "again with `ENABLE_TOOL_SEARCH=true` (a deferred tool loaded by ToolSearch)",
+    "mcp": "again calling an MCP server's tool (a `namespace` tool)",
+    "custom": "again with `gpt-5.6-luna`, whose tools come as `additional_tools` with a freeform `exec` tool",
+}
+
+
 def _variants(results: dict[str, Any]) -> str:
     """`errors` (429, mid-stream) for every client; the other extra cases by client."""
-    extra: dict[str, list[str]] = {}
+    parts = ["errors: an upstream 429 and a mid-stream failure, for every client"]
     for case in results["cases"].values():
         if case["variant"] and case["capability"] != "errors":
-            extra.setdefault(CLIENTS[case["client"]], []).append(f"{case['capability']} ({case['variant']})")
-    parts = ["errors: an upstream 429 and a mid-stream failure, for every client"]
-    parts += [f"{label}: the plain case and {', '.join(sorted(found))}" for label, found in extra.items()]
+            described = VARIANTS.get(case["variant"], case["variant"])
+            parts.append(f"{CLIENTS[case['client']]} {case['capability']}: {described}")
     return "; ".join(parts)
 
 
