@@ -71,8 +71,10 @@ def _locked(path: Path) -> Any:
 def install_clients() -> Path:
     """The folder whose `node_modules` holds the npm clients, installed if missing or stale.
 
-    Pinned: `npm ci` in tests/clients when `node_modules` is missing or older than the lockfile
-    (a stamp file records the install), serialised with a file lock so parallel runs install once.
+    Pinned: `npm install` of the lockfile in tests/clients when `node_modules` is missing or older
+    than the lockfile (a stamp file records the install), serialised with a file lock so parallel runs
+    install once. Not `npm ci`: it refuses a lockfile that lacks other platforms' optional packages
+    (the CLIs ship one per platform), and the exact pins in package.json keep the install the same.
     Latest: every client `@latest` into a temporary prefix (kept for the day).
     """
     npm = _npm()
@@ -92,7 +94,7 @@ def install_clients() -> Path:
     lock = HERE / "package-lock.json"
     with _locked(HERE / ".npm-install.lock"):
         if not stamp.exists() or stamp.stat().st_mtime < lock.stat().st_mtime:
-            _run([npm, "ci", "--no-audit", "--no-fund"], HERE)
+            _run([npm, "install", "--no-save", "--no-audit", "--no-fund"], HERE)
             stamp.touch()
     return HERE
 
