@@ -110,7 +110,8 @@ def failed_with(*needles: str) -> Callable[[Result, Stack], None]:
 
 
 def reported_while_retrying(*needles: str) -> Callable[[Result, Stack], None]:
-    """For a client that retries failures without end (opencode): the error is in its log."""
+    """For a client that retries failures without end (opencode): the error is in its log (the run
+    ends once it is, see `Job.stop_when`)."""
 
     def check(result: Result, stack: Stack) -> None:
         low = result.output.lower()
@@ -492,15 +493,15 @@ def cases() -> list[Case]:
             "opencode",
             "errors",
             "429",
-            opencode("--print-logs", f"{{tag}} {RATE_LIMITED}", timeout=20),
+            opencode("--print-logs", f"{{tag}} {RATE_LIMITED}", stop_when="rate limit reached"),
             reported_while_retrying("rate limit reached"),
         ),
         Case(
             "opencode",
             "errors",
             "mid-stream",
-            opencode("--print-logs", f"{{tag}} {MID_STREAM}", timeout=20),
-            reported_while_retrying("provider dropped"),
+            opencode("--print-logs", f"{{tag}} {MID_STREAM}", stop_when="upstream 500: provider dropped"),
+            reported_while_retrying("upstream 500: provider dropped"),
         ),
         *driver_cases("ai-sdk-openai", "node", "openai-compatible"),
         *driver_cases("ai-sdk-anthropic", "node", "anthropic"),

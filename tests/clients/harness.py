@@ -153,6 +153,7 @@ class Job:
     home_files: dict[str, str] = field(default_factory=dict)  # written into its home folder first
     timeout: float = 90.0
     stdin: str = ""
+    stop_when: str = ""  # end the run once its output holds this (for clients that retry without end)
 
 
 @dataclass
@@ -237,17 +238,20 @@ async def _run_job(job: Job, base: Path, semaphore: asyncio.Semaphore) -> Result
         process.stdin.write(job.stdin.encode())
         process.stdin.close()
         out, err = bytearray(), bytearray()
+        seen = asyncio.Event()
         readers = [
-            asyncio.ensure_future(_drain(process.stdout, out)),
-            asyncio.ensure_future(_drain(process.stderr, err)),
+            asyncio.ensure_future(_drain(process.stdout, out, job.stop_when, seen)),
+            asyncio.ensure_future(_drain(process.stderr, err, job.stop_when, seen)),
         ]
+        exited, stopped = asyncio.ensure_future(process.wait()), asyncio.ensure_future(seen.wait())
         timed_out = False
         try:
-            await asyncio.wait_for(process.wait(), job.timeout)
-        except TimeoutError:
-            timed_out = True
-            await _kill_group(process)
+            done, _ = await asyncio.wait({exited, stopped}, timeout=job.timeout, return_when=asyncio.FIRST_COMPLETED)
+            if exited not in done:
+                timed_out = stopped not in done
+                await _kill_group(process)
         finally:
+            stopped.cancel()
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)  # helpers it left behind (MCP servers, shells)
         # A helper in another process group may still hold the pipes: wait a little, not forever.
@@ -273,9 +277,11 @@ def _write(path: Path, content: str | bytes) -> None:
         path.write_text(content)
 
 
-async def _drain(stream: asyncio.StreamReader, into: bytearray) -> None:
+async def _drain(stream: asyncio.StreamReader, into: bytearray, needle: str, seen: asyncio.Event) -> None:
     while chunk := await stream.read(65536):
         into += chunk
+        if needle and needle.encode() in into:
+            seen.set()
 
 
 async def _kill_group(process: asyncio.subprocess.Process) -> None:

@@ -83,3 +83,12 @@ def test_matrix_marks_passes_client_limits_and_failures() -> None:
     assert "| Claude Code (9.9.9) | ✅ |   |   | ❌ |   |   |" in text
     assert "| LangChain `ChatOpenAI` (1.0) |   |   | ➖ |" in text
     assert "- LangChain `ChatOpenAI`, reasoning: drops it." in text
+
+
+def test_runner_ends_a_run_once_its_output_shows_what_was_awaited(tmp_path: Path) -> None:
+    endless = "import time\nwhile True:\n    print('retrying: upstream 500', flush=True)\n    time.sleep(0.2)"
+    started = time.monotonic()
+    job = Job("retrier", [sys.executable, "-c", endless], timeout=60, stop_when="upstream 500")
+    result = run_all([job], tmp_path, 1)["retrier"]
+    assert time.monotonic() - started < 8
+    assert not result.timed_out and "retrying: upstream 500" in result.stdout

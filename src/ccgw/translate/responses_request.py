@@ -134,6 +134,8 @@ class _Input:
         if not isinstance(item, dict):
             raise InvalidRequestError(f"{where}: input item must be an object", param=where)
         kind = item.get("type", "message")
+        if not isinstance(kind, str):
+            raise InvalidRequestError(f"{where}.type: must be a string", param=f"{where}.type")
         if kind not in _OUTPUTS:
             self._flush_images()
         if kind == "message":
