@@ -240,17 +240,15 @@ OPENCODE_QUIET = {  # test-only: nothing it would fetch from the internet (model
 
 
 def opencode(
-    *args: str, files: dict[str, str | bytes] | None = None, timeout: float = 120
+    *args: str, files: dict[str, str | bytes] | None = None, stop_when: str = ""
 ) -> Callable[[Stack, str], Job]:
     def build(stack: Stack, name: str) -> Job:
         argv = [stack.bin("opencode"), "run", *(a.replace("{tag}", tag(name)) for a in args)]
         config = {"opencode.json": stack.recipe("opencode"), **(files or {})}
-        return Job(name, argv, env={"CCGW_API_KEY": stack.key, **OPENCODE_QUIET}, files=config, timeout=timeout)
+        env = {"CCGW_API_KEY": stack.key, **OPENCODE_QUIET}
+        return Job(name, argv, env=env, files=config, timeout=120, stop_when=stop_when)
 
     return build
-
-
-OPENCODE_RETRIES = "opencode retries 429s and 5xx without end; the error shows in its log (`--print-logs`)"
 
 
 def opencode_json(kind: str, needle: str) -> Callable[[Result, Stack], None]:
