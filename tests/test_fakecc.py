@@ -977,6 +977,7 @@ def test_every_named_scenario_is_registered() -> None:
         "http_500", "http_502", "http_503", "http_529", "http_400_root_message", "http_400_success_false",
         "http_400_text", "http_400_double_encoded", "http_credits_exhausted", "pause_turn", "http_429_model",
         "http_400_insufficient_credits", "http_spend_cap", "http_premium_exhausted",
+        "agent", "after_tool",
     }  # fmt: skip
     assert set(SCENARIO_NAMES) == required
 
@@ -1190,3 +1191,72 @@ def test_usage_counts_wide_characters_as_one_token_each() -> None:
     assert text_tokens("abcd" * 10) == 10
     assert text_tokens("天气很好") == 4
     assert text_tokens("ab天气") == 1 + 2
+
+
+# ---------------------------------------------------------------------------------------------------
+# Agent loops
+
+
+SHELL_TOOL = {
+    "name": "Bash",
+    "description": "Runs a command",
+    "input_schema": {
+        "type": "object",
+        "properties": {"command": {"type": "string"}, "timeout": {"type": "number"}},
+        "required": ["command"],
+    },
+}
+ARGV_TOOL = {
+    "name": "local_shell",
+    "input_schema": {"type": "object", "properties": {"command": {"type": "array", "items": {"type": "string"}}}},
+}
+
+
+async def test_agent_calls_the_named_tool_with_its_required_arguments_filled() -> None:
+    stream = await run_scenario("agent(tool=Bash)", make_body(tools=[*TOOLS, SHELL_TOOL]))
+    call = stream.first("tool-call")
+    assert (call["toolName"], call["input"]) == ("Bash", {"command": "echo ccgw-$((6*7))"})
+    assert stream.first("finish")["finishReason"] == "tool-calls"
+
+
+async def test_agent_fills_argv_arrays_for_the_first_tool_by_default() -> None:
+    stream = await run_scenario("agent(text=ls)", make_body(tools=[ARGV_TOOL]))
+    assert stream.first("tool-call")["input"] == {"command": ["bash", "-lc", "ls"]}
+
+
+async def test_conversation_ending_in_a_tool_result_is_answered_in_text_quoting_it() -> None:
+    messages = [
+        {"role": "user", "content": [{"type": "text", "text": "fake:agent(tool=Bash)"}]},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "reasoning", "text": "run it"},
+                {"type": "tool-call", "toolCallId": "c1", "toolName": "Bash", "input": {}},
+            ],
+        },
+        {
+            "role": "tool",
+            "content": [
+                {
+                    "type": "tool-result",
+                    "toolCallId": "c1",
+                    "toolName": "Bash",
+                    "output": {"type": "text", "value": "ccgw-42\n"},
+                }
+            ],
+        },
+    ]
+    response = await generate(FakeState(), make_body(tools=[SHELL_TOOL], messages=messages))
+    assert response.status_code == 200, response.text
+    stream = Stream(response.text)
+    assert "tool-call" not in stream.types
+    assert stream.text == "Tool result: ccgw-42"
+
+
+async def test_http_429_without_a_window_names_none() -> None:
+    state = FakeState()
+    state.script.append("http_429(window=none,retry_after=0)")
+    response = await generate(state)
+    assert response.status_code == 429
+    assert response.headers["retry-after"] == "0"
+    assert "rateLimit" not in response.json()["error"]

@@ -224,3 +224,117 @@ def test_request_sampling_params_the_cli_never_sends_are_left_out() -> None:
     assert params["temperature"] == 0.3
     assert "top_p" not in params and "top_k" not in params
     assert params["tools"] == []  # always present, as the CLI sends it
+
+
+def test_request_leading_system_messages_join_the_system_prompt() -> None:
+    params = translate(
+        {
+            "system": "field",
+            "messages": [
+                {"role": "system", "content": "first"},
+                {"role": "system", "content": [{"type": "text", "text": "second"}]},
+                {"role": "user", "content": "hi"},
+            ],
+        }
+    )
+    assert params["system"] == [
+        {"type": "text", "text": "field\n"},
+        {"type": "text", "text": "first\n"},
+        {"type": "text", "text": "second"},
+    ]
+    assert params["messages"] == [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]
+
+
+def test_request_system_message_after_user_appended_to_that_user_turn_in_order() -> None:
+    params = translate(
+        {"messages": [{"role": "user", "content": "hi"}, {"role": "system", "content": "# Environment"}]}
+    )
+    assert params["system"] == []
+    assert params["messages"] == [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "hi"},
+                {"type": "text", "text": "<system-message>\n# Environment\n</system-message>"},
+            ],
+        }
+    ]
+
+
+def test_request_system_message_after_assistant_starts_the_next_user_turn() -> None:
+    params = translate(
+        {
+            "messages": [
+                {"role": "user", "content": "hi"},
+                {"role": "assistant", "content": "hello"},
+                {"role": "system", "content": "reminder"},
+                {"role": "user", "content": "go on"},
+            ]
+        }
+    )
+    assert params["messages"][2] == {
+        "role": "user",
+        "content": [
+            {"type": "text", "text": "<system-message>\nreminder\n</system-message>"},
+            {"type": "text", "text": "go on"},
+        ],
+    }
+
+
+def test_request_trailing_system_message_after_assistant_becomes_its_own_user_turn() -> None:
+    params = translate(
+        {
+            "messages": [
+                {"role": "user", "content": "hi"},
+                {"role": "assistant", "content": "hello"},
+                {"role": "system", "content": "wrap up"},
+            ]
+        }
+    )
+    assert params["messages"][-1] == {
+        "role": "user",
+        "content": [{"type": "text", "text": "<system-message>\nwrap up\n</system-message>"}],
+    }
+
+
+def test_request_system_message_with_bad_content_names_its_position() -> None:
+    with pytest.raises(InvalidRequestError) as caught:
+        translate({"messages": [{"role": "user", "content": "hi"}, {"role": "system", "content": [{"text": "x"}]}]})
+    assert caught.value.param == "messages[1].content[0]"
+
+
+def test_request_deferred_tools_hidden_until_a_tool_reference_loads_them() -> None:
+    tools = [
+        {"name": "ToolSearch", "input_schema": {"type": "object", "properties": {"query": {"type": "string"}}}},
+        {"name": "WebFetch", "input_schema": {"type": "object"}, "defer_loading": True},
+        {"name": "Monitor", "input_schema": {"type": "object"}, "defer_loading": True},
+    ]
+    first = translate({"tools": tools, "messages": [{"role": "user", "content": "fetch it"}]})
+    assert [t["name"] for t in first["tools"]] == ["ToolSearch"]
+    history = [
+        {"role": "user", "content": "fetch it"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "ToolSearch", "input": {}}]},
+        {
+            "role": "user",
+            "content": [
+                {
+                    "type": "tool_result",
+                    "tool_use_id": "t1",
+                    "content": [{"type": "tool_reference", "tool_name": "WebFetch"}],
+                }
+            ],
+        },
+    ]
+    later = translate({"tools": tools, "messages": history})
+    assert [t["name"] for t in later["tools"]] == ["ToolSearch", "WebFetch"]
+    result = later["messages"][2]["content"][0]
+    assert result["output"] == {"type": "text", "value": "Tool WebFetch is now available."}
+
+
+def test_request_server_tool_search_makes_every_deferred_tool_visible() -> None:
+    tools = [
+        {"type": "tool_search_tool_regex_20251119", "name": "tool_search_tool_regex"},
+        {"name": "WebFetch", "input_schema": {"type": "object"}, "defer_loading": True},
+    ]
+    params = translate({"tools": tools, "messages": [{"role": "user", "content": "hi"}]})
+    assert [t["name"] for t in params["tools"]] == ["WebFetch"]

@@ -260,14 +260,14 @@ def test_request_bad_item_is_400_naming_its_index(item: Any, param: str, problem
     assert error.message.startswith(param.split(".")[0])
 
 
-@pytest.mark.parametrize("kind", ["custom", "some_future_tool"])
-def test_request_non_function_tools_refused(kind: str) -> None:
+@pytest.mark.parametrize("kind", ["some_future_tool", "apply_patch"])
+def test_request_unknown_tool_types_refused(kind: str) -> None:
     error = refused({"input": "x", "tools": [{"type": kind, "name": "t"}]})
     assert error.param == "tools[0]"
-    assert "only function tools are supported" in error.message
+    assert "are not supported (function, custom, namespace, local_shell and tool_search are)" in error.message
 
 
-@pytest.mark.parametrize("kind", ["web_search", "file_search", "computer_use_preview", "mcp", "local_shell"])
+@pytest.mark.parametrize("kind", ["web_search", "file_search", "computer_use_preview", "mcp"])
 def test_request_hosted_tools_left_out(kind: str) -> None:
     params = translate({"input": "x", "tools": [{"type": kind}, {"type": "function", "name": "f"}]})
     assert [t["name"] for t in params["tools"]] == ["f"]

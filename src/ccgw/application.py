@@ -19,7 +19,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ccgw import errors
+from ccgw import errors, rejections
 from ccgw.config import Settings
 from ccgw.embeddings import EmbeddingsForwarder
 from ccgw.gateway import ClientDisconnected, Gateway
@@ -122,22 +122,26 @@ def create_app(
         allow_headers=["*"],
         expose_headers=["x-request-id", "retry-after"],
     )
-    app.add_middleware(EdgeMiddleware, body_limit=settings.max_body_bytes)
+    app.add_middleware(EdgeMiddleware, body_limit=settings.max_body_bytes, on_reject=rejections.note)
     _register_schemas(app)
     return app
+
+
+def _refused(request: Request, exc: errors.GatewayError) -> Response:
+    rejections.note(request, exc)
+    return error_response(exc, request.url.path, request_protocol(request))
 
 
 def _install_error_handlers(app: FastAPI) -> None:
     async def gateway_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, errors.GatewayError)
-        return error_response(exc, request.url.path, request_protocol(request))
+        return _refused(request, exc)
 
     async def validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
-        invalid = errors.InvalidRequestError(f"{where}: {first.get('msg')}", param=where)
-        return error_response(invalid, request.url.path, request_protocol(request))
+        return _refused(request, errors.InvalidRequestError(f"{where}: {first.get('msg')}", param=where))
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -148,7 +152,7 @@ def _install_error_handlers(app: FastAPI) -> None:
             mapped = errors.MethodNotAllowedError(f"{request.method} is not allowed on {request.url.path}")
         else:
             mapped = errors.InvalidRequestError(str(exc.detail))
-        return error_response(mapped, request.url.path, request_protocol(request))
+        return _refused(request, mapped)
 
     async def disconnected(request: Request, exc: Exception) -> Response:
         return Response(status_code=499)  # nobody is listening; nginx's "client closed request"

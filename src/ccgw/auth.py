@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection
 
 from ccgw.config import ConfigError, LocalKey, load_settings
 from ccgw.errors import AuthenticationError, protocol_for_path
@@ -38,7 +38,7 @@ class Identity:
     key: LocalKey | None = None
 
 
-def presented_key(request: Request) -> str | None:
+def presented_key(request: HTTPConnection) -> str | None:
     if is_google_request(request):
         key = google_key(request)
         if key:
@@ -51,12 +51,12 @@ def presented_key(request: Request) -> str | None:
     return request.headers.get("x-api-key") or None
 
 
-def google_key(request: Request) -> str | None:
+def google_key(request: HTTPConnection) -> str | None:
     """The key as Google's clients send it: `x-goog-api-key`, else the `key` query parameter."""
     return request.headers.get("x-goog-api-key") or request.query_params.get("key") or None
 
 
-def is_google_request(request: Request) -> bool:
+def is_google_request(request: HTTPConnection) -> bool:
     """A Gemini API request: a Google route, or `/v1/models[/…]` asked for with a Google-style key."""
     path: str = request.scope.get("path", "")  # not request.url: this runs on every request, and that costs
     if protocol_for_path(path) == "google":

@@ -10,6 +10,7 @@
     ├── NotFoundError                404  unknown model, route or request id
     ├── MethodNotAllowedError        405  a known route with the wrong method
     ├── PayloadTooLargeError         413  body or image over a cap
+    ├── UpgradeRequiredError         426  a WebSocket was asked for: ccgw speaks HTTP only
     ├── RateLimitError               429  a limit was hit; carries Retry-After
     ├── UpstreamError                502  Command Code failed, answered nonsense or cut the stream
     │   └── UpstreamKeyRejectedError 502  Command Code refused the gateway's own key
@@ -40,6 +41,7 @@ class GatewayError(Exception):
     anthropic_type: ClassVar[str] = "api_error"
     google_status: ClassVar[str] = "INTERNAL"
     default_code: ClassVar[str | None] = None
+    recorded = False  # set once the ledger has this failure, so it is never recorded twice
 
     def __init__(
         self,
@@ -116,6 +118,13 @@ class PayloadTooLargeError(GatewayError):
     anthropic_type = "request_too_large"
     google_status = "INVALID_ARGUMENT"
     default_code = "request_too_large"
+
+
+class UpgradeRequiredError(GatewayError):
+    status = 426
+    openai_type = "invalid_request_error"
+    anthropic_type = "invalid_request_error"
+    default_code = "websocket_not_supported"
 
 
 class RateLimitError(GatewayError):

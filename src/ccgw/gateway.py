@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -43,6 +44,7 @@ from ccgw.usage import UsageRecord, UsageStore
 from ccgw.web import JSONResponse
 
 T = TypeVar("T")
+log = logging.getLogger("ccgw")
 
 
 class ClientDisconnected(Exception):
@@ -58,6 +60,7 @@ class Call:
     endpoint: str
     model: str
     started: float
+    route: str = ""  # the request's path, for the log
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +146,7 @@ class Gateway:
         try:
             limits.check(key, call.model, self.usage.window_usage(key.name), self.clock())
         except errors.GatewayError as refusal:
-            self.account(call, Usage(), refusal, None)
+            self.account(call, Usage(), refusal, None, upstream=False)
             raise
         if limits.has_request_limits(key):
             self.usage.admit(key.name)
@@ -187,7 +190,7 @@ class Gateway:
             self.pool.succeeded(account)
             return group
         final = self._give_up(call.model, error)
-        self.account(call, Usage(), final, None)
+        self.account(call, Usage(), final, None, upstream=attempts > 0)
         raise final
 
     def _pick(self, seed: str, model: str) -> Account | None:
@@ -270,9 +273,20 @@ class Gateway:
         usage: Usage,
         error: errors.GatewayError | None,
         first_output_at: float | None,
+        *,
+        upstream: bool = True,
     ) -> None:
-        """Record one request in the ledger and the metrics."""
+        """Record one request in the ledger and the metrics; a request ccgw refused itself
+        (`upstream=False`) is also logged, and counts as neither an upstream request nor a cost."""
         now = self.clock()
+        if error is not None:
+            error.recorded = True
+            if not upstream:
+                log.info(
+                    "rejected %s %s: %d %s: %s",
+                    call.request_id, call.route or call.endpoint, error.status, error.code or type(error).__name__,
+                    error.message,
+                )  # fmt: skip
         record = UsageRecord(
             request_id=call.request_id,
             key=call.identity.name,
@@ -288,6 +302,7 @@ class Gateway:
             latency_ms=(now - call.started) * 1000,
             ttft_ms=None if first_output_at is None else (first_output_at - call.started) * 1000,
             at=now,
+            upstream=upstream,
         )
         self.usage.record(record)
         self.metrics.observe(record)

@@ -42,6 +42,10 @@ class Metrics:
         self.upstream_errors = Counter(
             "ccgw_upstream_errors", "Upstream failures by kind (error code)", ["kind"], registry=self.registry
         )
+        self.rejected = Counter(
+            "ccgw_rejected_requests", "Model requests ccgw refused before calling the upstream", ["endpoint", "code"],
+            registry=self.registry,
+        )  # fmt: skip
         self.in_flight = Gauge("ccgw_streams_in_flight", "Upstream generations currently open", registry=self.registry)
 
     def _child(self, metric: Any, *labels: str) -> Any:
@@ -53,6 +57,9 @@ class Metrics:
         return child
 
     def observe(self, record: UsageRecord) -> None:
+        if not record.upstream:
+            self._child(self.rejected, record.endpoint, record.status).inc()
+            return
         self._child(self.requests, record.endpoint, record.model, record.status).inc()
         self._child(self.latency, record.endpoint).observe(record.latency_ms / 1000)
         if record.ttft_ms is not None:

@@ -72,7 +72,7 @@ class ChatCompletionRequest(_Open):
 
 
 class AnthropicMessage(_Open):
-    role: Literal["user", "assistant"]
+    role: Literal["user", "assistant", "system"]  # "system": mid-conversation system messages
     content: StrictStr | list[dict[str, Any]]
 
 

@@ -40,6 +40,7 @@ log = logging.getLogger("ccgw.usage")
 COUNTERS = (
     "total_requests",
     "failed_requests",
+    "rejected_requests",
     "prompt_tokens",
     "completion_tokens",
     "cache_read_tokens",
@@ -77,8 +78,11 @@ class UsageRecord:
     latency_ms: float = 0.0
     ttft_ms: float | None = None
     at: float = 0.0
+    upstream: bool = True  # False: refused by ccgw itself before anything went to Command Code
 
     def counters(self) -> dict[str, int]:
+        if not self.upstream:
+            return {"rejected_requests": 1}  # neither an upstream request nor a cost
         return {
             "total_requests": 1,
             "failed_requests": 0 if self.status == "ok" else 1,

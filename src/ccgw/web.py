@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -30,7 +31,7 @@ class JSONResponse(Response):
         return dumps(content)
 
 
-def request_id(request: Request) -> str:
+def request_id(request: HTTPConnection) -> str:
     return str(request.scope.get("state", {}).get("request_id") or new_request_id())
 
 
@@ -43,14 +44,25 @@ class EdgeMiddleware:
 
     * an id (`scope.state.request_id`), returned in `x-request-id`;
     * a 413 for a body over `body_limit` bytes, decided before it is read whole: a declared
-      Content-Length over the limit is refused at once, a chunked body when it passes the limit.
+      Content-Length over the limit is refused at once, a chunked body when it passes the limit;
+    * a 426 at once for a WebSocket upgrade: Codex tries a WebSocket first and falls back to HTTP
+      without delay only on 426 (other refusals cost it retries).
     """
 
-    def __init__(self, app: ASGIApp, body_limit: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        body_limit: int,
+        on_reject: Callable[[HTTPConnection, errors.GatewayError], None] | None = None,
+    ) -> None:
         self.app = app
         self.body_limit = body_limit
+        self.on_reject = on_reject  # told of what the middleware refuses itself
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self._refuse_websocket(scope, receive, send)
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -63,9 +75,17 @@ class EdgeMiddleware:
                 message["headers"] = [*message.get("headers", []), header]
             await send(message)
 
-        declared = dict(scope.get("headers", ())).get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > self.body_limit:
-            await error_response(self._too_large(), scope.get("path", ""))(scope, receive, send_with_id)
+        headers = dict(scope.get("headers", ()))
+        declared = headers.get(b"content-length", b"")
+        refusal: errors.GatewayError | None = None
+        if headers.get(b"upgrade", b"").lower() == b"websocket":  # a server without WebSocket support
+            refusal = _websocket_refusal()
+        elif declared.isdigit() and int(declared) > self.body_limit:
+            refusal = self._too_large()
+        if refusal is not None:
+            if self.on_reject is not None:
+                self.on_reject(Request(scope), refusal)
+            await error_response(refusal, scope.get("path", ""))(scope, receive, send_with_id)
             return
         seen = 0
 
@@ -80,8 +100,27 @@ class EdgeMiddleware:
 
         await self.app(scope, counted, send_with_id)
 
+    async def _refuse_websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope.setdefault("state", {})["request_id"] = rid = new_request_id()
+        refusal = _websocket_refusal()
+        if self.on_reject is not None:
+            self.on_reject(HTTPConnection(scope), refusal)
+        if (await receive())["type"] != "websocket.connect":
+            return
+        if "websocket.http.response" not in scope.get("extensions", {}):
+            await send({"type": "websocket.close", "code": 1008})  # the server cannot say 426: a 403
+            return
+        response = error_response(refusal, scope.get("path", ""))
+        headers = [*response.raw_headers, (REQUEST_ID_HEADER.encode(), rid.encode())]
+        await send({"type": "websocket.http.response.start", "status": response.status_code, "headers": headers})
+        await send({"type": "websocket.http.response.body", "body": response.body})
+
     def _too_large(self) -> errors.PayloadTooLargeError:
         return errors.PayloadTooLargeError(f"The request body is larger than {self.body_limit} bytes (max_body_bytes)")
+
+
+def _websocket_refusal() -> errors.UpgradeRequiredError:
+    return errors.UpgradeRequiredError("WebSockets are not supported: ccgw speaks HTTP; send the request over HTTP")
 
 
 def describe_validation(error: ValidationError) -> tuple[str, str]:

@@ -87,6 +87,11 @@ def premium_credits_exhausted() -> HttpError:
     return error_json(403, message, "PREMIUM_CREDITS_EXHAUSTED")
 
 
+def plain_rate_limit(retry_after: int) -> HttpError:
+    error = error_json(429, "Too many requests, please retry shortly", "RATE_LIMITED")
+    return HttpError(error.status, error.body, headers=(("retry-after", str(retry_after)),))
+
+
 def zdr_no_providers(model: str) -> HttpError:
     message = f"No zero-data-retention provider is available for {model}"
     return error_json(422, message, "CMD_ZDR_NO_PROVIDERS", type="cmd_zdr_no_providers")

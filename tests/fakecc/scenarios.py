@@ -345,6 +345,66 @@ def tool_input_string(ctx: RequestContext, o: Options) -> StreamPlan:
 
 
 # ---------------------------------------------------------------------------------------------------
+# Agent loops (real clients run the tool, send the result back and must get a final answer)
+
+AGENT_COMMAND: Final = "echo ccgw-$((6*7))"  # prints ccgw-42 only if a shell really ran it
+
+
+def _fill(schema: Any, text: str) -> Any:
+    """A value for a JSON Schema: strings get ``text``, argv-style string arrays ``bash -lc text``."""
+    kind = schema.get("type") if isinstance(schema, dict) else None
+    if kind == "array":
+        items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
+        return ["bash", "-lc", text] if items.get("type") == "string" else []
+    if kind == "object":
+        return {}
+    if kind in ("integer", "number"):
+        return 1
+    if kind == "boolean":
+        return False
+    return text
+
+
+def tool_arguments(tool: dict[str, Any], text: str) -> dict[str, Any]:
+    """Arguments for every required parameter of ``tool`` (upstream ``input_schema``)."""
+    schema = tool.get("input_schema") or {}
+    properties = schema.get("properties") or {}
+    required = schema.get("required") or list(properties)[:1]
+    return {name: _fill(properties.get(name), text) for name in required}
+
+
+def agent(ctx: RequestContext, o: Options) -> StreamPlan:
+    """One turn of an agent loop: a call of the offered tool named ``tool`` (else the first one),
+    its required arguments filled with ``text`` (default a shell command printing ``ccgw-42``)."""
+    tools = [t for t in ctx.params.get("tools") or [] if isinstance(t, dict)]
+    wanted = o.opt_str("tool")
+    tool = next((t for t in tools if t.get("name") == wanted), tools[0] if tools else {"name": wanted or "bash"})
+    turn = Turn(ctx).start()
+    if o.get_bool("reasoning", False):
+        turn.reasoning(["I will run the tool."])
+    turn.tool_call(tool_call_id(ctx.rng, 0), tool["name"], tool_arguments(tool, o.get_str("text", AGENT_COMMAND)))
+    return plan(turn.finish("tool-calls", "tool_calls"), o)
+
+
+def tool_result_text(messages: Any) -> str:
+    """The text of the tool results in the last message (a ``tool`` message)."""
+    last = messages[-1] if isinstance(messages, list) and messages else {}
+    values = []
+    for part in last.get("content") or [] if isinstance(last, dict) else []:
+        output = part.get("output") if isinstance(part, dict) else None
+        if isinstance(output, dict):
+            values.append(str(output.get("value", "")))
+    return " ".join(" ".join(values).split())
+
+
+def after_tool(ctx: RequestContext, o: Options) -> StreamPlan:
+    """The answer once a tool result came back, so agent loops end: it quotes the result."""
+    said = tool_result_text(ctx.params.get("messages"))[:400]
+    turn = Turn(ctx).start().text(split_words(f"Tool result: {said}" if said else "Tool result: (empty)"))
+    return plan(turn.finish(), o)
+
+
+# ---------------------------------------------------------------------------------------------------
 # Failures inside a 200 stream (§3.3 d, §6.4, §6.7)
 
 
@@ -469,7 +529,11 @@ def http_403_not_in_plan(ctx: RequestContext, o: Options) -> HttpError:
 
 
 def http_429(ctx: RequestContext, o: Options) -> HttpError:
-    return errors.rate_limited(ctx.now, o.get_int("retry_after", 120), o.get_str("window", "fiveHour"))
+    """``window=none``: a plain rate limit that names no plan window (a gateway need not block one)."""
+    window = o.get_str("window", "fiveHour")
+    if window == "none":
+        return errors.plain_rate_limit(o.get_int("retry_after", 120))
+    return errors.rate_limited(ctx.now, o.get_int("retry_after", 120), window)
 
 
 def http_429_no_header(ctx: RequestContext, o: Options) -> HttpError:
@@ -496,6 +560,8 @@ SCENARIOS: Final[dict[str, Callable[[RequestContext, Options], Outcome]]] = {
     "parallel_tools": parallel_tools,
     "tool_input_without_call": tool_input_without_call,
     "tool_input_string": tool_input_string,
+    "agent": agent,
+    "after_tool": after_tool,
     "length": length,
     "network_error_finish": network_error_finish,
     "truncated": truncated,

@@ -261,10 +261,15 @@ class FakeApi:
             return errors.zdr_no_providers(model.id)
         return None
 
-    def select(self, last_text: str) -> Selection:
+    def select(self, last_text: str, messages: Any = None) -> Selection:
+        """A queued script first; a conversation that ends with a tool result is answered in text
+        (so agent loops end); else the marker in the last user text, else the default."""
         state = self.state
         if state.script:
             return parse_spec(state.script.popleft())
+        last = messages[-1] if isinstance(messages, list) and messages else None
+        if isinstance(last, dict) and last.get("role") == "tool":
+            return Selection("after_tool")
         if "fake:" in last_text and (marked := find_marker(last_text)) is not None:
             return marked
         return parse_spec(state.default_scenario)
@@ -288,7 +293,7 @@ class FakeApi:
             plan=state.plan,
         )
         try:
-            outcome = run(self.select(last_text), ctx, state.default_framing)
+            outcome = run(self.select(last_text, params["messages"]), ctx, state.default_framing)
         except (ValueError, KeyError) as exc:
             state.stats.turns_failed += 1
             return error_response(errors.error_json(500, f"fakecc: {exc}", "FAKECC_BAD_SCENARIO"))

@@ -46,6 +46,7 @@ async def count_tokens(
     _: Annotated[Identity, Depends(require_key)],
 ) -> JSONResponse:
     body = await read_json(request, CountTokensRequest)
+    request.scope["state"]["model"] = body["model"]  # for the ledger, should the request be refused
     # Images are priced, not fetched, and the model need not exist: Claude Code asks about its own names.
     images = dict.fromkeys(messages_request.remote_image_urls(body), _PLACEHOLDER_IMAGE)
     upstream = messages_request.to_upstream(body, context(gateway, body["model"], images))

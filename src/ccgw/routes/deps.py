@@ -85,6 +85,7 @@ async def serve(request: Request, dialect: Dialect, *, model_name: str | None = 
     gateway, identity = caller(request)
     started = gateway.clock()
     body = await read_json(request, dialect.schema)
+    request.scope["state"]["model"] = model_name or body["model"]  # for the ledger, should the request be refused
     model = await gateway.catalog.resolve(model_name or body["model"])
     images = await gateway.images.fetch_all(dialect.image_urls(body))
     upstream = dialect.to_upstream(body, context(gateway, model.id, images))
@@ -94,7 +95,7 @@ async def serve(request: Request, dialect: Dialect, *, model_name: str | None = 
         # As the CLI does for a text-only model; the client is told, in a header and in the log.
         headers["x-ccgw-warning"] = f"image omitted, {model.id} takes text only"
         log.warning("%s: %d image(s) omitted, %s takes text only", rid, upstream.omitted_images, model.id)
-    group = await gateway.open(upstream, Call(rid, identity, dialect.endpoint, model.id, started))
+    group = await gateway.open(upstream, Call(rid, identity, dialect.endpoint, model.id, started, request.url.path))
     return await respond(
         gateway,
         request,

@@ -72,6 +72,7 @@ def _responses(rid: str, model: str, upstream: UpstreamRequest, body: dict[str, 
         created_at=int(time.time()),
         request_echo=responses_request.request_echo(body),
         tool_ids=upstream.tool_ids,
+        tool_routes=upstream.tool_routes,
     )
 
 

@@ -14,7 +14,7 @@ import hashlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ccgw.cli_models import ModelInfo, lookup
 from ccgw.errors import InvalidRequestError
@@ -31,6 +31,9 @@ _DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(?:;[^;,]*
 class ReasoningLookup(Protocol):
     def get(self, call_id: str, default: None = None, /) -> str | None: ...
 
+
+if TYPE_CHECKING:
+    from ccgw.translate.responses_tools import ToolRoute
 
 _NO_MEMORY: dict[str, str] = {}
 
@@ -79,6 +82,7 @@ class UpstreamRequest:
     stop: tuple[str, ...] = ()
     include_usage: bool = False
     tool_ids: dict[str, str] = field(default_factory=dict)  # alias → client's original id
+    tool_routes: Mapping[str, ToolRoute] = field(default_factory=dict)  # upstream tool name → client's (Responses)
     conversation: str = ""  # stable seed for the thread id
     variants: tuple[dict[str, Any], ...] = ()  # params per choice, when they differ (several legacy prompts)
     omitted_images: int = 0  # images replaced by a note because the model takes text only

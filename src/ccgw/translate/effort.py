@@ -15,7 +15,7 @@ from typing import Any
 from ccgw.cli_models import EFFORT_SCALE
 from ccgw.errors import InvalidRequestError
 
-CLIENT_EFFORTS = ("none", *EFFORT_SCALE)
+CLIENT_EFFORTS = ("none", *EFFORT_SCALE, "ultra")
 _OFF = ("none", "off")
 
 
@@ -26,6 +26,8 @@ def upstream_effort(levels: Sequence[str], effort: Any, param: str = "reasoning_
     if not isinstance(effort, str) or effort.lower() not in (*CLIENT_EFFORTS, "off"):
         raise InvalidRequestError(f"{param}: must be one of {', '.join(CLIENT_EFFORTS)}", param=param)
     wanted = effort.lower()
+    if wanted == "ultra":  # Codex offers it for OpenAI's newest models; nothing upstream goes higher than max
+        wanted = "max"
     known = [level for level in levels if level in EFFORT_SCALE]
     if wanted in _OFF or not known:
         return None

@@ -3,8 +3,14 @@
 Anthropic keeps tool results inside user messages; the upstream wants them as `tool` messages, so a
 user turn splits into its tool results first and its other blocks after. `thinking` blocks are
 replayed as `reasoning` parts; `cache_control` breakpoints on `system` blocks are kept (the CLI sends
-them there), elsewhere accepted and dropped; server tools (web search, computer use, ...) cannot run
-upstream and are left out.
+them there), elsewhere accepted and dropped; server tools (web search, computer use, tool search ...)
+cannot run upstream and are left out. System messages inside `messages` are placed by
+:mod:`messages_system`.
+
+Tool search: a tool with `defer_loading` is meant to stay hidden until a `tool_reference` block (in
+a tool result, e.g. from Claude Code's own ToolSearch tool) loads it, so ccgw sends it upstream only
+once referenced. When the request asks for Anthropic's server-side tool search, which the upstream
+cannot run, every deferred tool is sent at once instead: visible early rather than never.
 """
 
 from __future__ import annotations
@@ -12,11 +18,12 @@ from __future__ import annotations
 from typing import Any
 
 from ccgw.errors import InvalidRequestError
-from ccgw.translate import common
+from ccgw.translate import common, messages_system
 from ccgw.translate.common import Context, ToolIds, UpstreamRequest
 from ccgw.translate.effort import effort_from_budget, upstream_effort
 
 _CUSTOM_TOOL_TYPES = (None, "custom")
+_TOOL_SEARCH_PREFIX = "tool_search_tool_"  # Anthropic's server-side tool search (regex, bm25)
 
 
 def _image_url(block: dict[str, Any]) -> str | None:
@@ -69,29 +76,18 @@ def _text(block: dict[str, Any], where: str) -> str:
     return text
 
 
-def system_texts(system: Any) -> list[tuple[str, bool]]:
-    """The client's `system` as (text, cache breakpoint) pairs."""
-    if system is None or isinstance(system, str):
-        return [(system or "", False)]
-    return [
-        (_text(b, f"system[{i}]"), isinstance(b.get("cache_control"), dict))
-        for i, b in enumerate(_blocks(system, "system"))
-        if b["type"] == "text"
-    ]
+class _State:
+    """What the walk over `messages` learns: tool names by call id, tools loaded by reference."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.ids = ToolIds()
+        self.names: dict[str, str] = {}
+        self.referenced: set[str] = set()
 
 
-def _system(body: dict[str, Any], tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The upstream `system` (the one place it is built): the client's blocks with their cache
-    breakpoints, then the instruction standing in for `tool_choice`."""
-    texts = system_texts(body.get("system"))
-    texts.append((common.tool_choice_instruction(_tool_choice(body.get("tool_choice")), tools) or "", False))
-    return common.system_blocks(texts)
-
-
-def _tool_result(
-    block: dict[str, Any], where: str, ids: ToolIds, names: dict[str, str], ctx: Context
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    call_id = ids.upstream(block.get("tool_use_id"), f"{where}.tool_use_id")
+def _tool_result(block: dict[str, Any], where: str, state: _State) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    call_id = state.ids.upstream(block.get("tool_use_id"), f"{where}.tool_use_id")
     texts: list[str] = []
     images: list[dict[str, Any]] = []
     content = block.get("content")
@@ -100,19 +96,20 @@ def _tool_result(
         if inner["type"] == "text":
             texts.append(_text(inner, at))
         elif inner["type"] == "image":
-            images.append(common.image_part(_image_url(inner), at, ctx))
+            images.append(common.image_part(_image_url(inner), at, state.ctx))
+        elif inner["type"] == "tool_reference" and isinstance(inner.get("tool_name"), str):
+            state.referenced.add(inner["tool_name"])
+            texts.append(f"Tool {inner['tool_name']} is now available.")
         else:
             raise InvalidRequestError(
                 f"{at}: tool results may hold text and images, not {common.shown(inner['type'])}", param=at
             )
-    name = names.get(call_id, "unknown_tool")
+    name = state.names.get(call_id, "unknown_tool")
     part = common.tool_result_part(call_id, name, "\n".join(texts), is_error=block.get("is_error") is True)
     return part, images
 
 
-def _user(
-    blocks: list[dict[str, Any]], where: str, ids: ToolIds, names: dict[str, str], ctx: Context
-) -> list[dict[str, Any]]:
+def _user(blocks: list[dict[str, Any]], where: str, state: _State) -> list[dict[str, Any]]:
     results: list[dict[str, Any]] = []
     parts: list[dict[str, Any]] = []
     moved: list[dict[str, Any]] = []
@@ -122,9 +119,9 @@ def _user(
         if kind == "text":
             parts.append(common.text_part(_text(block, at)))
         elif kind == "image":
-            parts.append(common.image_part(_image_url(block), at, ctx))
+            parts.append(common.image_part(_image_url(block), at, state.ctx))
         elif kind == "tool_result":
-            result, images = _tool_result(block, at, ids, names, ctx)
+            result, images = _tool_result(block, at, state)
             results.append(result)
             moved.extend(images)
         elif kind in ("document", "search_result", "container_upload"):
@@ -141,7 +138,7 @@ def _user(
     return out
 
 
-def _assistant(blocks: list[dict[str, Any]], where: str, ids: ToolIds, names: dict[str, str]) -> dict[str, Any] | None:
+def _assistant(blocks: list[dict[str, Any]], where: str, state: _State) -> dict[str, Any] | None:
     reasoning: list[dict[str, Any]] = []
     parts: list[dict[str, Any]] = []
     for i, block in enumerate(blocks):
@@ -157,34 +154,36 @@ def _assistant(blocks: list[dict[str, Any]], where: str, ids: ToolIds, names: di
             name = block.get("name")
             if not isinstance(name, str) or not name:
                 raise InvalidRequestError(f"{at}: tool_use needs a name", param=at)
-            call_id = ids.upstream(block.get("id"), f"{at}.id")
-            names[call_id] = name
+            call_id = state.ids.upstream(block.get("id"), f"{at}.id")
+            state.names[call_id] = name
             parts.append(common.tool_call_part(call_id, name, block.get("input")))
         # redacted_thinking, server tool blocks: nothing the upstream can use
     content = reasoning + parts  # reasoning first, as the upstream expects
     return {"role": "assistant", "content": content} if content else None
 
 
-def _messages(body: dict[str, Any], ctx: Context, ids: ToolIds) -> list[dict[str, Any]]:
-    names: dict[str, str] = {}
+def _messages(conversation: list[messages_system.Indexed], state: _State) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    for i, message in enumerate(body["messages"]):
+    for i, message in conversation:
         where = f"messages[{i}].content"
         blocks = _blocks(message.get("content"), where)
         if message["role"] == "user":
-            out.extend(_user(blocks, where, ids, names, ctx))
+            out.extend(_user(blocks, where, state))
         else:
-            turn = _assistant(blocks, where, ids, names)
+            turn = _assistant(blocks, where, state)
             if turn:
                 out.append(turn)
     return out
 
 
-def _tools(body: dict[str, Any]) -> list[dict[str, Any]]:
+def _tools(body: dict[str, Any], referenced: set[str]) -> list[dict[str, Any]]:
+    tools = [t for t in body.get("tools") or [] if isinstance(t, dict)]
+    searching = any(str(t.get("type")).startswith(_TOOL_SEARCH_PREFIX) for t in tools)
     return [
         common.tool_spec(tool.get("name"), tool.get("description"), tool.get("input_schema"), f"tools[{i}]")
-        for i, tool in enumerate(body.get("tools") or [])
-        if isinstance(tool, dict) and tool.get("type") in _CUSTOM_TOOL_TYPES
+        for i, tool in enumerate(tools)
+        if tool.get("type") in _CUSTOM_TOOL_TYPES
+        and (tool.get("defer_loading") is not True or searching or tool.get("name") in referenced)
     ]
 
 
@@ -223,17 +222,19 @@ def _effort(body: dict[str, Any], levels: tuple[str, ...]) -> str | None:
 
 def to_upstream(body: dict[str, Any], ctx: Context) -> UpstreamRequest:
     """Params as the CLI sends them: `tools` always, never `tool_choice`, `top_p` or `top_k`."""
-    ids = ToolIds()
-    messages = _messages(body, ctx, ids)
+    state = _State(ctx)
+    leading, conversation = messages_system.fold_system_messages(body["messages"])
+    messages = _messages(conversation, state)
     if not messages:
         raise InvalidRequestError("messages: at least one message with content is needed", param="messages")
-    tools = _tools(body)
+    tools = _tools(body, state.referenced)
     finalized, omitted = ctx.finalize(messages)
+    choice = common.tool_choice_instruction(_tool_choice(body.get("tool_choice")), tools)
     params: dict[str, Any] = {
         "model": ctx.model,
         "messages": finalized,
         "tools": tools,
-        "system": _system(body, tools),
+        "system": messages_system.system_prompt(body.get("system"), leading, choice),
         "max_tokens": common.clamp_max_tokens(body.get("max_tokens"), ctx.max_tokens_default),
     }
     if body.get("temperature") is not None:
@@ -245,6 +246,6 @@ def to_upstream(body: dict[str, Any], ctx: Context) -> UpstreamRequest:
         params=params,
         stream=bool(body.get("stream")),
         stop=_stops(body.get("stop_sequences")),
-        tool_ids=ids.originals,
+        tool_ids=state.ids.originals,
         omitted_images=omitted,
     )

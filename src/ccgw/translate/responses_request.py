@@ -2,8 +2,10 @@
 
 A run of `reasoning`, assistant `message` and `function_call` items is one assistant turn, replayed
 in the upstream's order (reasoning, text, calls); each `function_call_output` is a tool result
-named after its call. Whatever refers to state OpenAI would have stored (`previous_response_id`,
-`item_reference`, stored prompts and conversations, background mode) is a 400, never dropped.
+named after its call; custom, local-shell and tool-search calls and their outputs are replayed the
+same way (their tools: :mod:`responses_tools`). Whatever refers to state OpenAI would have stored
+(`previous_response_id`, `item_reference`, stored prompts and conversations, background mode) is a
+400, never dropped.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ccgw.errors import InvalidRequestError
-from ccgw.translate import common
+from ccgw.translate import common, responses_tools
 from ccgw.translate.common import Context, ToolIds, UpstreamRequest
 from ccgw.translate.effort import upstream_effort
+from ccgw.translate.responses_tools import ResponsesTools
 
 _STATELESS = "ccgw stores nothing"
 _STATEFUL = {
@@ -37,17 +40,7 @@ _ECHOED = (
     "parallel_tool_calls",
     "user",
 )
-_HOSTED_TOOLS = (
-    "web_search",
-    "web_search_preview",
-    "web_search_preview_2025_03_11",
-    "file_search",
-    "code_interpreter",
-    "image_generation",
-    "mcp",
-    "computer_use_preview",
-    "local_shell",
-)
+_OUTPUTS = ("function_call_output", "custom_tool_call_output", "local_shell_call_output", "tool_search_output")
 
 
 def remote_image_urls(body: dict[str, Any]) -> list[str]:
@@ -65,7 +58,7 @@ def remote_image_urls(body: dict[str, Any]) -> list[str]:
 def _content_parts(item: Any) -> list[dict[str, Any]]:
     if not isinstance(item, dict):
         return []
-    content = item.get("output") if item.get("type") == "function_call_output" else item.get("content")
+    content = item.get("output") if item.get("type") in _OUTPUTS else item.get("content")
     return [p for p in content if isinstance(p, dict)] if isinstance(content, list) else []
 
 
@@ -127,9 +120,10 @@ class _Input:
     """Walks `input` once, holding the assistant turn being gathered and the images of a run of
     tool outputs (sent after the run, so no user message splits results the upstream pairs)."""
 
-    def __init__(self, ctx: Context, ids: ToolIds) -> None:
+    def __init__(self, ctx: Context, ids: ToolIds, tools: ResponsesTools) -> None:
         self.ctx = ctx
         self.ids = ids
+        self.tools = tools
         self.system: list[str] = []
         self.messages: list[dict[str, Any]] = []
         self._turn = _Turn()
@@ -140,7 +134,9 @@ class _Input:
         if not isinstance(item, dict):
             raise InvalidRequestError(f"{where}: input item must be an object", param=where)
         kind = item.get("type", "message")
-        if kind != "function_call_output":
+        if not isinstance(kind, str):
+            raise InvalidRequestError(f"{where}.type: must be a string", param=f"{where}.type")
+        if kind not in _OUTPUTS:
             self._flush_images()
         if kind == "message":
             self._message(item, where)
@@ -150,11 +146,13 @@ class _Input:
             text = _reasoning_text(item)
             if text:
                 self._turn.reasoning.append({"type": "reasoning", "text": text})
-        elif kind == "function_call":
-            self._call(item, where)
-        elif kind == "function_call_output":
+        elif kind in _CALLS:
+            self._call(item, where, *_CALLS[kind](item, self.tools))
+        elif kind in _OUTPUTS:
             self._flush_turn()
             self._output(item, where)
+        elif kind == "additional_tools":
+            self.tools.add_all(item.get("tools"), f"{where}.tools")
         elif kind == "item_reference":
             raise InvalidRequestError(f"{where}: item_reference is not supported: {_STATELESS}", param=where)
         else:
@@ -187,19 +185,22 @@ class _Input:
         else:
             raise InvalidRequestError(f"{where}.role: must be user, assistant, system or developer", param=where)
 
-    def _call(self, item: dict[str, Any], where: str) -> None:
-        name = item.get("name")
+    def _call(self, item: dict[str, Any], where: str, name: Any, arguments: Any) -> None:
         if not isinstance(name, str) or not name:
             raise InvalidRequestError(f"{where}.name: must be a non-empty string", param=f"{where}.name")
-        call_id = self.ids.upstream(item.get("call_id"), f"{where}.call_id")
+        call_id = self.ids.upstream(item.get("call_id") or item.get("id"), f"{where}.call_id")
         self._names[call_id] = name
-        self._turn.calls.append(common.tool_call_part(call_id, name, item.get("arguments")))
+        self._turn.calls.append(common.tool_call_part(call_id, name, arguments))
 
     def _output(self, item: dict[str, Any], where: str) -> None:
-        call_id = self.ids.upstream(item.get("call_id"), f"{where}.call_id")
+        call_id = self.ids.upstream(item.get("call_id") or item.get("id"), f"{where}.call_id")
         name = self._names.get(call_id, "unknown_tool")
-        output = item.get("output")
-        text = common.text_of(output, f"{where}.output")
+        if item.get("type") == "tool_search_output":
+            self.tools.loaded(item.get("tools"), f"{where}.tools")
+            output: Any = "Loaded tools: " + ", ".join(_tool_names(item.get("tools")))
+        else:
+            output = item.get("output")
+        text = responses_tools.output_text(output, f"{where}.output")
         self.messages.append({"role": "tool", "content": [common.tool_result_part(call_id, name, text)]})
         images = _output_images(output, f"{where}.output", self.ctx)
         if images:  # tool results are text only upstream
@@ -217,6 +218,41 @@ class _Input:
             self._images = []
 
 
+def _tool_names(tools: Any) -> list[str]:
+    names = []
+    for tool in tools if isinstance(tools, list) else []:
+        if isinstance(tool, dict) and isinstance(tool.get("name"), str):
+            names.append(tool["name"])
+    return names
+
+
+def _named(item: dict[str, Any], tools: ResponsesTools) -> tuple[Any, Any]:
+    name = item.get("name")
+    if not isinstance(name, str) or not name:
+        return name, None
+    upstream = tools.upstream_name(item.get("namespace"), name)
+    if item.get("type") == "custom_tool_call":
+        return upstream, {"input": item.get("input") if isinstance(item.get("input"), str) else ""}
+    return upstream, item.get("arguments")
+
+
+def _shell(item: dict[str, Any], tools: ResponsesTools) -> tuple[Any, Any]:
+    return tools.upstream_name(None, responses_tools.LOCAL_SHELL), responses_tools.shell_arguments(item.get("action"))
+
+
+def _search(item: dict[str, Any], tools: ResponsesTools) -> tuple[Any, Any]:
+    arguments = item.get("arguments")
+    return tools.upstream_name(None, responses_tools.TOOL_SEARCH), arguments if isinstance(arguments, dict) else {}
+
+
+_CALLS = {  # history item type → (upstream tool name, arguments)
+    "function_call": _named,
+    "custom_tool_call": _named,
+    "local_shell_call": _shell,
+    "tool_search_call": _search,
+}
+
+
 def _refuse_stateful(body: dict[str, Any]) -> None:
     for name, message in _STATEFUL.items():
         if body.get(name):
@@ -231,20 +267,11 @@ def _input_items(value: Any) -> list[Any]:
     return value
 
 
-def _tools(body: dict[str, Any]) -> list[dict[str, Any]]:
-    """Function tools; tools OpenAI would run itself (web search, ...) cannot run upstream and are left out."""
-    tools = []
-    for i, tool in enumerate(body.get("tools") or []):
-        where = f"tools[{i}]"
-        kind = tool.get("type") if isinstance(tool, dict) else tool
-        if isinstance(kind, str) and kind in _HOSTED_TOOLS:
-            continue
-        if not isinstance(tool, dict) or kind != "function":
-            raise InvalidRequestError(
-                f"{where}: only function tools are supported, not {common.shown(kind)}", param=where
-            )
-        tools.append(common.tool_spec(tool.get("name"), tool.get("description"), tool.get("parameters"), where))
-    return tools
+def _tool_choice(choice: Any, tools: ResponsesTools) -> dict[str, Any]:
+    upstream = common.openai_tool_choice(choice)
+    if upstream["type"] == "tool" and isinstance(choice, dict):
+        upstream["name"] = tools.upstream_name(choice.get("namespace"), upstream["name"])
+    return upstream
 
 
 def _format_instruction(text: Any) -> str | None:
@@ -255,13 +282,14 @@ def _format_instruction(text: Any) -> str | None:
     return common.response_format_instruction({"type": fmt.get("type"), "json_schema": fmt})
 
 
-def _system(body: dict[str, Any], conversation: _Input, tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _system(
+    body: dict[str, Any], conversation: _Input, tools: list[dict[str, Any]], choice: dict[str, Any]
+) -> list[dict[str, Any]]:
     """The upstream `system` (the one place it is built): instructions, system and developer items,
     then the instructions standing in for `text.format` and `tool_choice`."""
     instructions = body.get("instructions")
     if instructions is not None and not isinstance(instructions, str):
         raise InvalidRequestError("instructions: must be a string", param="instructions")
-    choice = common.openai_tool_choice(body.get("tool_choice"))
     texts = [instructions or "", *conversation.system, _format_instruction(body.get("text")) or ""]
     texts.append(common.tool_choice_instruction(choice, tools) or "")
     return common.system_blocks([(text, False) for text in texts])
@@ -271,19 +299,22 @@ def to_upstream(body: dict[str, Any], ctx: Context) -> UpstreamRequest:
     """The upstream request for a Responses body; what ccgw cannot honour is a 400 naming its `param`."""
     _refuse_stateful(body)
     ids = ToolIds()
-    conversation = _Input(ctx, ids)
+    tool_set = ResponsesTools()
+    tool_set.add_all(body.get("tools"), "tools")
+    conversation = _Input(ctx, ids, tool_set)
     for i, item in enumerate(_input_items(body.get("input"))):
         conversation.add(item, f"input[{i}]")
     messages = conversation.end()
     if not messages:
         raise InvalidRequestError("input: at least one user or assistant message is needed", param="input")
-    tools = _tools(body)
+    tools = tool_set.finish()
+    choice = _tool_choice(body.get("tool_choice"), tool_set)
     finalized, omitted = ctx.finalize(messages)
     params: dict[str, Any] = {
         "model": ctx.model,
         "messages": finalized,
         "tools": tools,
-        "system": _system(body, conversation, tools),
+        "system": _system(body, conversation, tools, choice),
         "max_tokens": common.clamp_max_tokens(
             body.get("max_output_tokens"), ctx.max_tokens_default, "max_output_tokens"
         ),
@@ -297,5 +328,9 @@ def to_upstream(body: dict[str, Any], ctx: Context) -> UpstreamRequest:
     if effort:
         params["reasoning_effort"] = effort
     return UpstreamRequest(
-        params=params, stream=bool(body.get("stream")), tool_ids=ids.originals, omitted_images=omitted
+        params=params,
+        stream=bool(body.get("stream")),
+        tool_ids=ids.originals,
+        tool_routes=tool_set.routes,
+        omitted_images=omitted,
     )

@@ -11,17 +11,20 @@ and what they send back in `input`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ccgw.errors import GatewayError, UpstreamError
+from ccgw.translate import responses_calls
+from ccgw.translate.responses_tools import ToolRoute
 from ccgw.upstream.events import Event, Finish, ReasoningDelta, TextDelta, ToolCall, Usage
 
 TERMINAL = ("response.completed", "response.incomplete", "response.failed")
 _INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
 _ERROR_CODES = frozenset({"server_error", "rate_limit_exceeded"})  # the SDK's codes a ccgw error can have
 _TRUNCATED = "Command Code ended the stream before finishing the answer (truncated)"
-_ID_PREFIXES = {"reasoning": "rs", "message": "msg", "function_call": "fc"}
+_ID_PREFIXES = {"reasoning": "rs", "message": "msg"}
 
 
 def usage_payload(usage: Usage) -> dict[str, Any]:
@@ -99,11 +102,13 @@ class ResponsesStream:
         created_at: int,
         request_echo: dict[str, Any],
         tool_ids: dict[str, str] | None = None,
+        tool_routes: Mapping[str, ToolRoute] | None = None,
     ) -> None:
         identity = {"id": response_id, "object": "response", "created_at": created_at, "model": model}
         self._response = {**identity, **_defaults(), **request_echo, **identity}  # first to read, last to win
         self._stem = response_id.removeprefix("resp_")
         self._tool_ids = tool_ids or {}
+        self._routes = tool_routes or {}
         self._sequence = 0
         self._output: list[dict[str, Any]] = []  # closed items
         self._open: _Block | None = None
@@ -212,22 +217,16 @@ class ResponsesStream:
         return self._event("response.output_item.done", output_index=len(self._output) - 1, item=item)
 
     def _tool_call(self, call: ToolCall) -> list[dict[str, Any]]:
+        """One output item in the shape of the client's tool (function, custom, local shell, tool search)."""
         index = len(self._output)
-        item_id = self._item_id("function_call", index)
-        head = {
-            "id": item_id,
-            "type": "function_call",
-            "status": "in_progress",
-            "call_id": self._tool_ids.get(call.id, call.id),
-            "name": call.name,
-            "arguments": "",
-        }
+        route = self._routes.get(call.name)
+        item_id = f"{responses_calls.ID_PREFIXES[responses_calls.kind_of(route)]}_{self._stem}_{index}"
+        item = responses_calls.call_item(call, route, item_id, self._tool_ids.get(call.id, call.id))
         where = {"item_id": item_id, "output_index": index}
         return [
-            self._event("response.output_item.added", output_index=index, item=head),
-            self._event("response.function_call_arguments.delta", **where, delta=call.arguments),
-            self._event("response.function_call_arguments.done", **where, arguments=call.arguments),
-            self._item_done({**head, "status": "completed", "arguments": call.arguments}),
+            self._event("response.output_item.added", output_index=index, item=responses_calls.opened(item)),
+            *(self._event(kind, **where, **fields) for kind, fields in responses_calls.deltas(item)),
+            self._item_done(item),
         ]
 
     def _end(self, status: str, usage: Usage, **fields: Any) -> list[dict[str, Any]]:
