@@ -25,7 +25,7 @@ from ccgw.gateway import ClientDisconnected, Gateway
 from ccgw.images import ImageFetcher, Resolver, system_resolver
 from ccgw.routes import anthropic, openai, ops
 from ccgw.schemas import ChatCompletionRequest, CountTokensRequest, MessagesRequest, ResponsesRequest
-from ccgw.usage import UsageStore
+from ccgw.storage import open_store
 from ccgw.web import EdgeMiddleware, error_response, request_id
 
 log = logging.getLogger("ccgw")
@@ -71,8 +71,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        usage = UsageStore(usage_path or Path(settings.usage_file), interval=settings.usage_flush_interval, clock=clock)
-        usage.load()
+        store = await open_store(
+            settings.storage,
+            (usage_path or Path(settings.usage_file)).absolute(),
+            snapshot_interval=settings.usage_flush_interval,
+            clock=clock,
+        )
         upstream = transport or AiohttpTransport(client=_aiohttp_session)
         async with _upstream_http(settings, upstream) as http:
             images = ImageFetcher(settings.images, transport=image_transport, resolver=image_resolver)
@@ -82,7 +86,7 @@ def create_app(
                 transport=upstream,
                 accounts=accounts if accounts is not None else ([("default", upstream_key)] if upstream_key else []),
                 images=images,
-                usage=usage,
+                store=store,
                 config_path=config_path,
                 clock=clock,
             )
@@ -92,7 +96,7 @@ def create_app(
                 yield
             finally:
                 await gateway.aclose()
-                await usage.close()
+                await store.close()
 
     app = FastAPI(title="ccgw", version="0.1.0", lifespan=lifespan, docs_url="/docs", redoc_url=None)
     _install_error_handlers(app)

@@ -5,9 +5,13 @@ read by its own pump task (bytes → NDJSON → :class:`TurnReader` → queue), 
 wait on the queue with a keep-alive clock without ever cancelling a read, and a client that hangs
 up cancels the pumps, which close their upstream responses in a `finally`.
 
-`on_done(group)` runs exactly once, in the last pump's `finally`: after a normal end, a failure, or a
-cancellation; by then `group.usage` and `group.error` hold the outcome. That is where usage is recorded, so an abandoned stream still counts
-what the upstream reported.
+`on_done(group)` runs exactly once, when every generation has reached its end (a finish, a failure,
+or a cancellation), before the response side sees that end; by then `group.usage` and `group.error`
+hold the outcome. That is where usage is recorded, so an abandoned stream still counts what the
+upstream reported, and the response can wait for the record's commit before its last frame.
+A finished generation then reads the trailing cost metadata for up to DRAIN_SECONDS (the final
+frame does not wait for it); `on_closed(group)` runs once every upstream response is closed, with
+`group.usage` complete, so a late cost can correct the record.
 """
 
 from __future__ import annotations
@@ -36,7 +40,11 @@ DoneCallback = Callable[["TurnGroup"], None]
 
 class TurnGroup:
     def __init__(
-        self, streams: Sequence[GenerateStream], on_done: DoneCallback, clock: Callable[[], float] = time.time
+        self,
+        streams: Sequence[GenerateStream],
+        on_done: DoneCallback,
+        clock: Callable[[], float] = time.time,
+        on_closed: DoneCallback | None = None,
     ) -> None:
         self.readers = [TurnReader() for _ in streams]
         self.first_output_at: float | None = None  # when the first answer token arrived (for TTFT)
@@ -48,6 +56,9 @@ class TurnGroup:
         self._queue: asyncio.Queue[Batch | object | None] = asyncio.Queue()  # object: KEEPALIVE
         self._head: list[Batch | object | None] = []
         self._on_done = on_done
+        self._on_closed = on_closed
+        self._ended: set[int] = set()
+        self._settled = asyncio.Event()
         self._running = len(streams)
         self._pumps = [asyncio.create_task(self._pump(i, s)) for i, s in enumerate(streams)]
 
@@ -74,6 +85,7 @@ class TurnGroup:
                 log.exception("reading the upstream stream failed")
                 failure = errors.UpstreamError(f"The gateway failed reading the answer ({type(exc).__name__})")
                 self._queue.put_nowait((index, reader.fail(failure)))
+            self._generation_ended(index)
             if isinstance(reader.terminal, Finish):
                 await self._drain(chunks, decoder, reader)
         finally:
@@ -85,7 +97,8 @@ class TurnGroup:
                 finally:
                     await stream.aclose()
             finally:
-                self._pump_ended()
+                self._generation_ended(index)
+                self._pump_closed()
 
     @staticmethod
     async def _drain(chunks: AsyncIterator[bytes], decoder: NDJSONDecoder, reader: TurnReader) -> None:
@@ -98,18 +111,40 @@ class TurnGroup:
                 for raw in decoder.finish():
                     reader.feed(raw)
 
-    def _pump_ended(self) -> None:
-        self._running -= 1
-        if self._running:
+    def _generation_ended(self, index: int) -> None:
+        """Once per generation; after the last, the outcome is settled and `on_done` runs."""
+        if index in self._ended:
+            return
+        self._ended.add(index)
+        if len(self._ended) < len(self.readers):
             return
         self._queue.put_nowait(None)
+        self._settled.set()
+        self.usage = self._total_usage()
         for reader in self.readers:
-            self.usage.add(reader.usage)
             if self.error is None and isinstance(reader.terminal, Failure):
                 self.error = reader.terminal.error
             elif self.error is None and reader.terminal is None:
                 self.error = errors.UpstreamError("The client went away", code="client_disconnected")
         self._on_done(self)
+
+    async def ended(self) -> None:
+        """Wait until every generation has ended and `on_done` has run."""
+        await self._settled.wait()
+
+    def _total_usage(self) -> Usage:
+        total = Usage()
+        for reader in self.readers:
+            total.add(reader.usage)
+        return total
+
+    def _pump_closed(self) -> None:
+        self._running -= 1
+        if self._running:
+            return
+        self.usage = self._total_usage()  # with what arrived after the finish (the cost)
+        if self._on_closed is not None:
+            self._on_closed(self)
 
     def keep_alive(self, seconds: float) -> None:
         """From now on, :meth:`next` also returns KEEPALIVE after each `seconds` without a batch."""

@@ -12,8 +12,9 @@ from starlette.responses import Response
 
 from ccgw.auth import Identity, presented_key
 from ccgw.gateway import Call, Gateway, StreamFormat, respond
+from ccgw.reasoning_memory import MissRecorder
 from ccgw.relay import Translator
-from ccgw.translate.common import Context, UpstreamRequest
+from ccgw.translate.common import Context, ReasoningLookup, UpstreamRequest
 from ccgw.web import read_json, request_id
 
 # Dependencies are `async def` on purpose: FastAPI runs plain `def` dependencies in a thread pool,
@@ -50,12 +51,12 @@ def body_schema(name: str) -> dict[str, Any]:
     }
 
 
-def context(gateway: Gateway, model: str, images: dict[str, str]) -> Context:
+def context(gateway: Gateway, model: str, images: dict[str, str], memory: ReasoningLookup | None = None) -> Context:
     return Context(
         model=model,
         max_tokens_default=gateway.settings.max_tokens_default,
         images=images,
-        reasoning_memory=gateway.memory,
+        reasoning_memory=gateway.memory if memory is None else memory,
         max_image_bytes=gateway.settings.images.max_bytes,
     )
 
@@ -81,7 +82,10 @@ async def serve(request: Request, dialect: Dialect) -> Response:
     body = await read_json(request, dialect.schema)
     model = await gateway.catalog.resolve(body["model"])
     images = await gateway.images.fetch_all(dialect.image_urls(body))
-    upstream = dialect.to_upstream(body, context(gateway, model.id, images))
+    lookup = MissRecorder(gateway.memory)
+    upstream = dialect.to_upstream(body, context(gateway, model.id, images, lookup))
+    if lookup.missed and await gateway.recall(lookup.missed):  # another gateway may have answered those calls
+        upstream = dialect.to_upstream(body, context(gateway, model.id, images))
     rid = request_id(request)
     group = await gateway.open(upstream, Call(rid, identity, dialect.endpoint, model.id, started))
     return await respond(
