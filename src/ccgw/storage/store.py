@@ -189,6 +189,8 @@ class Store:
         `tokens` is every token it may use (prompt estimate plus `max_tokens`). Raises
         :class:`StorageUnavailable` (503) when the limits cannot be checked.
         """
+        if self._failure is not None:
+            raise StorageUnavailable(self._failure)
         now = self.clock()
         labels = bucket_labels(now)
         reserve = limits.estimate_micro(self.rate(model), 0, tokens) if limits.has_budgets(key) else 0
@@ -229,7 +231,9 @@ class Store:
             self._in_flight = done
             try:
                 refusals = await self._write(pending)
-            except (SQLAlchemyError, OSError) as exc:
+            except Exception as exc:  # a database error, or a bug: either way, keep the records and report
+                if not isinstance(exc, SQLAlchemyError | OSError):
+                    log.exception("usage storage: unexpected error while writing")
                 self._failed(exc, pending)
                 for *_, future in pending.claims:
                     if not future.done():
@@ -289,7 +293,7 @@ class Store:
         again.released[:0] = batch.released
         again.amends[:0] = batch.amends
         again.reasoning = {**batch.reasoning, **again.reasoning}
-        again.heartbeat = again.heartbeat or batch.heartbeat
+        again.heartbeat = again.heartbeat or batch.heartbeat or self._heartbeat()  # so the retries go on
         reason = _reason(exc)
         self._retry_wait = min(RETRY_CAP, max(0.5, self._retry_wait * 2))
         if self._failure is None:
