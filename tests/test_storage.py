@@ -448,3 +448,27 @@ def test_store_snapshot_refuses_symlink_written_later(tmp_path: Path) -> None:
     status = run(go())
     assert status["status"] == "failing"
     assert "symlink" in status["error"]
+
+
+def test_store_cli_start_with_corrupt_database_is_one_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    config = tmp_path / "config.yaml"
+    config.write_text('api_key: "ccgw-cli-test-key-0123"\ncommandcode:\n  api_key: "user_x"\n')
+    (tmp_path / "usage.db").write_bytes(b"garbage" * 1000)
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, str(root / "app.py"), "--config", str(config), "--port", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.splitlines() if not line[:4].isdigit()]  # log lines have a date
+    assert lines == [
+        f"ccgw: sqlite:///{tmp_path}/usage.db is not a SQLite database (file is not a database); "
+        "move it aside or restore it from a backup"
+    ]
+    assert "Traceback" not in done.stdout + done.stderr

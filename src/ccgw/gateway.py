@@ -186,6 +186,16 @@ class Gateway:
         await self.store.settle()
 
     async def open(self, request: UpstreamRequest, call: Call) -> TurnGroup:
+        """Admit the request, then open it upstream (:meth:`_open`); a reservation it still holds when
+        that fails without a record (a cancellation, a bug) is released."""
+        await self.admit(call, request)
+        try:
+            return await self._open(request, call)
+        except BaseException:
+            self.store.release(call.request_id)  # a no-op once its record was made
+            raise
+
+    async def _open(self, request: UpstreamRequest, call: Call) -> TurnGroup:
         """Start the upstream generation(s) and hold them until they produced something.
 
         Failures before that point (nothing has reached the client) cool the account down and are
@@ -193,7 +203,6 @@ class Gateway:
         configured number of attempts and seconds. A failure that remains is raised here, so the
         client gets a plain HTTP error rather than a broken stream.
         """
-        await self.admit(call, request)
         seed = _conversation_seed(call.identity.name, request.params)
         retries = self.settings.retries
         deadline = self.clock() + retries.max_seconds

@@ -46,28 +46,57 @@ def _statement(conn: Connection, table: Table, kind: str, keys: Sequence[str], c
     return stmt
 
 
+_COMPILED: dict[tuple[str, int], tuple[str, tuple[str, ...]]] = {}
+
+
+def execute_many(conn: Connection, stmt: Any, rows: Sequence[dict[str, Any]]) -> None:
+    """Run a cached statement over `rows` on the driver's cursor, compiled once for the dialect.
+
+    The hot path of every commit: SQLAlchemy's execution machinery around each statement costs more
+    than SQLite's work, and these statements need none of it (plain values, no results). The SQL is
+    still the dialect's own compilation of the same Core statement.
+    """
+    compiled = _COMPILED.get((conn.dialect.name, id(stmt)))
+    if compiled is None:
+        done = stmt.compile(dialect=conn.dialect)
+        order = tuple(done.positiontup or ()) if conn.dialect.positional else ()
+        compiled = _COMPILED[conn.dialect.name, id(stmt)] = (done.string, order)
+    sql, order = compiled
+    params = [tuple(row[name] for name in order) for row in rows] if order else list(rows)
+    cursor = conn.connection.cursor()
+    try:
+        cursor.executemany(sql, params)
+    finally:
+        cursor.close()
+
+
 def upsert_add(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> None:
     """Insert `rows`, or add their non-key columns to the existing rows."""
     if rows:
-        conn.execute(_statement(conn, table, "add", keys, tuple(rows[0])), list(rows))
+        execute_many(conn, _statement(conn, table, "add", keys, tuple(rows[0])), rows)
 
 
 def upsert_set(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> None:
     if rows:
-        conn.execute(_statement(conn, table, "set", keys, tuple(rows[0])), list(rows))
+        execute_many(conn, _statement(conn, table, "set", keys, tuple(rows[0])), rows)
 
 
 def counter_rows(deltas: Iterable[tuple[UsageRecord, int]]) -> list[dict[str, Any]]:
     """Counter increments for records (sign +1) or their reversal (-1), summed per scope and label."""
-    sums: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: dict.fromkeys(COUNTERS, 0))
+    sums: dict[tuple[str, str], list[int]] = {}
     for record, sign in deltas:
         day, hour = breakdown_labels(record.at)
         counts = record.counters()
-        for scope, label in (("total", ""), ("key", record.key), ("model", record.model), ("day", day), ("hour", hour)):
-            row = sums[scope, label]
-            for name, value in counts.items():
-                row[name] += sign * value
-    return [{"scope": s, "label": label, **counts} for (s, label), counts in sorted(sums.items())]
+        values = [sign * counts.get(name, 0) for name in COUNTERS]
+        for scope in (("total", ""), ("key", record.key), ("model", record.model), ("day", day), ("hour", hour)):
+            row = sums.get(scope)
+            if row is None:
+                sums[scope] = list(values)
+            else:
+                row[:] = [a + b for a, b in zip(row, values, strict=True)]
+    return [
+        {"scope": s, "label": label, **dict(zip(COUNTERS, v, strict=True))} for (s, label), v in sorted(sums.items())
+    ]
 
 
 def window_cost_rows(deltas: Iterable[tuple[UsageRecord, int]], ends: Mapping[str, float]) -> list[dict[str, Any]]:
@@ -99,7 +128,7 @@ class Batch:
 def apply(conn: Connection, batch: Batch, ends: Mapping[str, float]) -> None:
     """Write one batch: ledger rows, counters, budget windows, reservations, reasoning, heartbeat."""
     if batch.records:
-        conn.execute(_insert_records(conn), [{name: getattr(r, name) for name in RECORD_FIELDS} for r in batch.records])
+        execute_many(conn, _insert_records(conn), [{n: getattr(r, n) for n in RECORD_FIELDS} for r in batch.records])
     deltas = [(r, 1) for r in batch.records]
     for old, new in batch.amends:
         deltas += [(old, -1), (new, 1)]

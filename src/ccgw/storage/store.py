@@ -148,6 +148,12 @@ class Store:
             if rate > self._rates.get(record.model, 0.0):
                 self._rates[record.model] = rate
 
+    def release(self, request_id: str) -> None:
+        """Free a reservation whose request ends without a record."""
+        if request_id in self._held:
+            self._held.discard(request_id)
+            self._queue().released.append(request_id)
+
     def amend(self, recorded: UsageRecord, final: UsageRecord) -> None:
         """Correct a committed record (the cost that arrived after the answer's end)."""
         self._queue().amends.append((recorded, final))
