@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import functools
 import threading
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from ccgw.storage.files import make_private, refuse_link
@@ -169,21 +170,41 @@ class SQLiteDatabase(Database):
 
 
 class PostgresDatabase(Database):
+    """Writes go through one connection kept open (they are serialized by the store's writer anyway),
+    which saves the pool's check-out, ping and reset round trips on every commit."""
+
     dialect = "postgresql"
 
     def __init__(self, url: str) -> None:
         self.url = url
         self._engine: AsyncEngine = create_async_engine(
-            url, pool_size=5, max_overflow=5, pool_pre_ping=True, connect_args={"timeout": 10, "command_timeout": 30}
+            url, pool_size=4, max_overflow=4, pool_pre_ping=True, connect_args={"timeout": 10, "command_timeout": 30}
         )
+        self._writer: AsyncConnection | None = None
+        self._write_lock = asyncio.Lock()
 
     async def write(self, fn: Callable[[Connection], T]) -> T:
-        async with self._engine.begin() as conn:
-            return await conn.run_sync(fn)
+        async with self._write_lock:
+            if self._writer is None or self._writer.closed or self._writer.invalidated:
+                self._writer = await self._engine.connect()
+            conn = self._writer
+            try:
+                async with conn.begin():
+                    return await conn.run_sync(fn)
+            except BaseException:
+                self._writer = None
+                with contextlib.suppress(Exception):
+                    await conn.close()
+                raise
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
         async with self._engine.connect() as conn:
             return await conn.run_sync(fn)
 
     async def close(self) -> None:
+        async with self._write_lock:
+            if self._writer is not None:
+                with contextlib.suppress(Exception):
+                    await self._writer.close()
+                self._writer = None
         await self._engine.dispose()
