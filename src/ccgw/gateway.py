@@ -418,8 +418,9 @@ async def respond(
                 group.close()
                 await gateway.durable(group)
                 raise
+            answer = JSONResponse(fold(frames), headers=headers)  # rendered while the record commits
             await gateway.durable(group)
-            return JSONResponse(fold(frames), headers=headers)
+            return answer
         body = relay(
             group,
             translator,

@@ -101,9 +101,10 @@ async def relay(
             if frames:
                 yield encode(frames)
         if translator.failed is None:
+            last = encode(translator.finish()) + trailer  # encoded while the record commits
             if before_end is not None:
                 await before_end()
-            yield encode(translator.finish()) + trailer
+            yield last
     finally:
         group.close()
 

@@ -282,12 +282,13 @@ def reasoning_for(conn: Connection, call_ids: Sequence[str]) -> dict[str, str]:
     return {call_id: text for call_id, text in rows}
 
 
-def prices(conn: Connection) -> dict[str, float]:
-    """Per model, the highest cost per token seen in the ledger (micro-USD per token)."""
+def prices(conn: Connection, since: float) -> dict[str, float]:
+    """Per model, the highest cost per token in the ledger since `since` (micro-USD per token)."""
     table = schema.requests
     tokens = table.c.input_tokens + table.c.output_tokens
     rate = func.max(cast(table.c.cost_micro, Float) / case((tokens > 0, tokens), else_=1))
-    query = select(table.c.model, rate).where(table.c.cost_micro > 0, tokens > 0).group_by(table.c.model)
+    query = select(table.c.model, rate).where(table.c.at >= since, table.c.cost_micro > 0, tokens > 0)
+    query = query.group_by(table.c.model)
     return {model: float(value) for model, value in conn.execute(query)}
 
 

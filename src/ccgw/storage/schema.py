@@ -60,7 +60,6 @@ requests = Table(
     Column("latency_ms", Float, nullable=False),
     Column("ttft_ms", Float),
     Index("requests_at", "at"),
-    Index("requests_model", "model", "at"),
 )
 
 # Totals (scope "total"), and by key, model, day and hour: the `usage.json` tree. Never compacted

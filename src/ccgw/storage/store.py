@@ -97,7 +97,7 @@ class Store:
     # -- life --------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._rates = await self.db.read(ops.prices)
+        self._rates = await self.db.read(functools.partial(ops.prices, since=self.clock() - 30 * 86400))
         self._pending.batch.heartbeat = self._heartbeat()
         if self.snapshot_path is not None:
             remove_stale_temps(self.snapshot_path, self.clock())
@@ -184,7 +184,10 @@ class Store:
         """Wait (bounded) until what was queued is committed; False if it could not be."""
         waiting = self.durable()
         try:
-            await asyncio.wait_for(asyncio.shield(waiting), self.commit_timeout)
+            if not waiting.done():
+                async with asyncio.timeout(self.commit_timeout):
+                    await asyncio.shield(waiting)
+            waiting.result()
         except (StorageUnavailable, TimeoutError):
             return False
         return True
