@@ -7,6 +7,7 @@ everything else is portable Core.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ def _statement(conn: Connection, table: Table, kind: str, keys: Sequence[str], c
 
 
 _COMPILED: dict[tuple[str, int], tuple[str, tuple[str, ...]]] = {}
+_SQLITE_MAX_VARIABLES = 32_766
 
 
 def execute_many(conn: Connection, stmt: Any, rows: Sequence[dict[str, Any]]) -> None:
@@ -54,7 +56,9 @@ def execute_many(conn: Connection, stmt: Any, rows: Sequence[dict[str, Any]]) ->
 
     The hot path of every commit: SQLAlchemy's execution machinery around each statement costs more
     than SQLite's work, and these statements need none of it (plain values, no results). The SQL is
-    still the dialect's own compilation of the same Core statement.
+    still the dialect's own compilation of the same Core statement. On SQLite a batch is one
+    multi-row statement: `executemany` steps each row separately, releasing and re-taking the GIL
+    each time, and under load the event loop holds it, so a batch of n rows would wait n times.
     """
     compiled = _COMPILED.get((conn.dialect.name, id(stmt)))
     if compiled is None:
@@ -62,12 +66,27 @@ def execute_many(conn: Connection, stmt: Any, rows: Sequence[dict[str, Any]]) ->
         order = tuple(done.positiontup or ()) if conn.dialect.positional else ()
         compiled = _COMPILED[conn.dialect.name, id(stmt)] = (done.string, order)
     sql, order = compiled
-    params = [tuple(row[name] for name in order) for row in rows] if order else list(rows)
     cursor = conn.connection.cursor()
     try:
-        cursor.executemany(sql, params)
+        if conn.dialect.name == "sqlite" and len(rows) > 1:
+            per = max(1, _SQLITE_MAX_VARIABLES // len(order))
+            for start in range(0, len(rows), per):
+                chunk = rows[start : start + per]
+                cursor.execute(_values_times(sql, len(chunk)), [row[name] for row in chunk for name in order])
+        elif order:
+            cursor.executemany(sql, [tuple(row[name] for name in order) for row in rows])
+        else:
+            cursor.executemany(sql, list(rows))
     finally:
         cursor.close()
+
+
+@functools.lru_cache(maxsize=256)
+def _values_times(sql: str, count: int) -> str:
+    """`INSERT … VALUES (?, ?) …` with its one row of placeholders repeated `count` times."""
+    start = sql.index(" VALUES (") + len(" VALUES ")
+    end = sql.index(")", start) + 1
+    return sql[:start] + ", ".join([sql[start:end]] * count) + sql[end:]
 
 
 def upsert_add(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> None:
