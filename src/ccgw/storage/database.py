@@ -19,6 +19,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import functools
+import sqlite3
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +27,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -143,9 +144,11 @@ class SQLiteDatabase(Database):
         try:
             with conn.begin():
                 return fn(conn)
-        except BaseException:
+        except BaseException as exc:
             conn.close()  # a fresh connection next time, whatever state this one is in
             self._local.conn = None
+            if isinstance(exc, sqlite3.Error):  # raised by the driver itself (BEGIN): wrapped like the rest
+                raise DBAPIError.instance(None, None, exc, sqlite3.Error) from exc
             raise
 
     async def write(self, fn: Callable[[Connection], T]) -> T:

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Float, Table, case, cast, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 
 from ccgw.storage import schema
 from ccgw.usage import COUNTERS, HOURS_KEPT, UsageRecord, breakdown_labels, bucket_labels, empty_tree, iso
@@ -66,19 +67,26 @@ def execute_many(conn: Connection, stmt: Any, rows: Sequence[dict[str, Any]]) ->
         order = tuple(done.positiontup or ()) if conn.dialect.positional else ()
         compiled = _COMPILED[conn.dialect.name, id(stmt)] = (done.string, order)
     sql, order = compiled
+    dbapi = conn.dialect.loaded_dbapi
     cursor = conn.connection.cursor()
     try:
-        if conn.dialect.name == "sqlite" and len(rows) > 1:
-            per = max(1, _SQLITE_MAX_VARIABLES // len(order))
-            for start in range(0, len(rows), per):
-                chunk = rows[start : start + per]
-                cursor.execute(_values_times(sql, len(chunk)), [row[name] for row in chunk for name in order])
-        elif order:
-            cursor.executemany(sql, [tuple(row[name] for name in order) for row in rows])
-        else:
-            cursor.executemany(sql, list(rows))
+        _run_on_cursor(cursor, conn.dialect.name, sql, order, rows)
+    except dbapi.Error as exc:  # wrapped as SQLAlchemy would (OperationalError, IntegrityError ...)
+        raise DBAPIError.instance(sql, None, exc, dbapi.Error) from exc
     finally:
         cursor.close()
+
+
+def _run_on_cursor(cursor: Any, dialect: str, sql: str, order: tuple[str, ...], rows: Sequence[dict[str, Any]]) -> None:
+    if dialect == "sqlite" and len(rows) > 1:
+        per = max(1, _SQLITE_MAX_VARIABLES // len(order))
+        for start in range(0, len(rows), per):
+            chunk = rows[start : start + per]
+            cursor.execute(_values_times(sql, len(chunk)), [row[name] for row in chunk for name in order])
+    elif order:
+        cursor.executemany(sql, [tuple(row[name] for name in order) for row in rows])
+    else:
+        cursor.executemany(sql, list(rows))
 
 
 @functools.lru_cache(maxsize=256)
