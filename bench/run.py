@@ -43,6 +43,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--report-only", action="store_true", help="rewrite results.md and the plots from results.json, run nothing"
     )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results", help="results folder")
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="keep ccgw's usage in a PostgreSQL server this run starts (Debian's postgresql), not in SQLite",
+    )
     return parser.parse_args(argv)
 
 
@@ -106,6 +111,13 @@ def core_speed(additions: int = 2_000_000) -> dict[str, float]:
     return speeds
 
 
+def _postgres() -> Any:
+    """A PostgreSQL server for the run, started the way the tests start theirs."""
+    from tests.postgres import start_postgres
+
+    return start_postgres()
+
+
 def loadavg() -> str:
     return " ".join(_read("/proc/loadavg").split()[:3])
 
@@ -150,7 +162,8 @@ async def run(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     workdir = args.out / "raw" / time.strftime("%Y%m%d-%H%M%S")
     workdir.mkdir(parents=True, exist_ok=True)
-    stack = Stack(workdir, with_peer="reason" not in peer)
+    database = _postgres() if args.postgres else None
+    stack = Stack(workdir, with_peer="reason" not in peer, storage_url=database.new_database() if database else "")
     results, earlier = _previous(args.out / "results.json", plan, chosen)
     foreign: dict[str, float] = {}
     try:
@@ -184,9 +197,12 @@ async def run(args: argparse.Namespace) -> int:
             log.info("   other processes on the machine used %.2f cores on average", foreign[name])
     finally:
         stack.stop()
+        if database is not None:
+            database.stop()
     results["meta"] = {
         "command": " ".join(["python -m bench", *sys.argv[1:]]),
         "mode": plan.name,
+        "storage": "PostgreSQL (local server, --postgres)" if args.postgres else "SQLite (usage.db)",
         "started": started,
         "duration_s": time.monotonic() - wall0,
         "machine": machine(),

@@ -56,8 +56,9 @@ def _gist(error: str) -> str:
 
 
 class Stack:
-    def __init__(self, workdir: Path, *, with_peer: bool) -> None:
+    def __init__(self, workdir: Path, *, with_peer: bool, storage_url: str = "") -> None:
         self.workdir = workdir
+        self.storage_url = storage_url
         self.with_peer = with_peer
         self.fake: Server | None = None
         self.gateway: Server | None = None
@@ -96,6 +97,8 @@ class Stack:
             "usage_file": str(self.workdir / "usage.json"),
             "log_level": "warning",
         }
+        if self.storage_url:
+            config["storage"] = {"url": self.storage_url}
         path = self.workdir / "ccgw-config.yaml"
         path.write_text(yaml.safe_dump(config))
         port = free_port()

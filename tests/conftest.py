@@ -166,3 +166,21 @@ def _no_keys_in_gateway_logs(tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
     found = leaks_in_logs(tmp_path_factory.getbasetemp(), {**E2E_SECRETS, **SECRETS})
     assert not found, f"keys in gateway logs: {found}"
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Any]:
+    """One PostgreSQL server for the whole run (each test makes its own database)."""
+    from tests.postgres import postgres_session
+
+    yield from postgres_session()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The engine-independent tests run on both engines: "" (SQLite beside usage.json) or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return ""
+    server = request.getfixturevalue("postgres")
+    url: str = server.new_database()
+    return url

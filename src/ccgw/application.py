@@ -35,7 +35,7 @@ from ccgw.schemas import (
     MessagesRequest,
     ResponsesRequest,
 )
-from ccgw.usage import UsageStore
+from ccgw.storage import open_store
 from ccgw.web import EdgeMiddleware, error_response, request_id, request_protocol
 
 log = logging.getLogger("ccgw")
@@ -83,8 +83,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        usage = UsageStore(usage_path or Path(settings.usage_file), interval=settings.usage_flush_interval, clock=clock)
-        usage.load()
+        store = await open_store(
+            settings.storage,
+            (usage_path or Path(settings.usage_file)).absolute(),
+            snapshot_interval=settings.usage_flush_interval,
+            clock=clock,
+        )
         upstream = transport or AiohttpTransport(client=_aiohttp_session)
         async with _upstream_http(settings, upstream) as http:
             images = ImageFetcher(settings.images, transport=image_transport, resolver=image_resolver)
@@ -94,7 +98,7 @@ def create_app(
                 transport=upstream,
                 accounts=accounts if accounts is not None else ([("default", upstream_key)] if upstream_key else []),
                 images=images,
-                usage=usage,
+                store=store,
                 config_path=config_path,
                 clock=clock,
             )
@@ -106,7 +110,7 @@ def create_app(
             finally:
                 await gateway.aclose()
                 await app.state.embeddings.aclose()
-                await usage.close()
+                await store.close()
 
     app = FastAPI(title="ccgw", version="0.1.0", lifespan=lifespan, docs_url="/docs", redoc_url=None)
     _install_error_handlers(app)
@@ -127,21 +131,23 @@ def create_app(
     return app
 
 
-def _refused(request: Request, exc: errors.GatewayError) -> Response:
-    rejections.note(request, exc)
+async def _refused(request: Request, exc: errors.GatewayError) -> Response:
+    recorder = rejections.note(request, exc)
+    if recorder is not None:
+        await recorder.store.settle()  # the refusal is an answer too: in the ledger before it goes out
     return error_response(exc, request.url.path, request_protocol(request))
 
 
 def _install_error_handlers(app: FastAPI) -> None:
     async def gateway_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, errors.GatewayError)
-        return _refused(request, exc)
+        return await _refused(request, exc)
 
     async def validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
-        return _refused(request, errors.InvalidRequestError(f"{where}: {first.get('msg')}", param=where))
+        return await _refused(request, errors.InvalidRequestError(f"{where}: {first.get('msg')}", param=where))
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -152,7 +158,7 @@ def _install_error_handlers(app: FastAPI) -> None:
             mapped = errors.MethodNotAllowedError(f"{request.method} is not allowed on {request.url.path}")
         else:
             mapped = errors.InvalidRequestError(str(exc.detail))
-        return _refused(request, mapped)
+        return await _refused(request, mapped)
 
     async def disconnected(request: Request, exc: Exception) -> Response:
         return Response(status_code=499)  # nobody is listening; nginx's "client closed request"

@@ -12,7 +12,7 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
-from ccgw import keys_cli
+from ccgw import keys_cli, storage
 from ccgw.application import create_app
 from ccgw.config import ConfigError, Settings, announce_first_run, fail, load_settings, resolve_accounts
 
@@ -62,6 +62,10 @@ def build_app(path: Path, settings: Settings | None = None) -> FastAPI:
     usage_path = Path(settings.usage_file)
     if not usage_path.is_absolute():
         usage_path = base / usage_path
+    try:  # the database's start-up problems as one line, before serving
+        storage.check(settings.storage, usage_path.absolute())
+    except storage.StorageStartError as exc:
+        fail(str(exc))
     return create_app(settings, accounts=accounts, usage_path=usage_path, config_path=path)
 
 

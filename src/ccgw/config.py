@@ -156,6 +156,15 @@ class EmbeddingsSettings(_Frozen):
         return value.rstrip("/")
 
 
+class StorageSettings(_Frozen):
+    """Where usage, limits and the reasoning memory live (README "Storage")."""
+
+    url: str = ""  # empty: SQLite `usage.db` beside `usage_file`; or postgresql://user:password@host/db
+    ledger_days: float = Field(default=90.0, gt=0)  # how long one row per request is kept (totals stay)
+    commit_timeout: float = Field(default=10.0, gt=0)  # longest wait for a record's commit before answering
+    default_price_usd_per_mtok: float = Field(default=20.0, gt=0)  # budget estimate before a model's cost is seen
+
+
 class Settings(_Frozen):
     api_key: str | None = None
     api_keys: tuple[LocalKey, ...] = ()
@@ -176,6 +185,7 @@ class Settings(_Frozen):
     retries: Retries = Retries()
     images: ImageSettings = ImageSettings()
     embeddings: EmbeddingsSettings = EmbeddingsSettings()
+    storage: StorageSettings = StorageSettings()
     cors_origins: tuple[str, ...] = ("*",)
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
 

@@ -4,11 +4,15 @@ One :class:`Gateway` lives for the app's life (made in the lifespan) and holds t
 HTTP client, the model catalog, the usage store and the reasoning memory. Endpoints translate
 their request, then call :meth:`Gateway.open` and :func:`respond`, so opening, settling,
 streaming, folding, cancellation and accounting are written once for every protocol.
+
+Durable before acknowledged: a request is recorded when its answer ends, and its last frame (or its
+JSON, or its error) goes out only after that record's commit (:meth:`Gateway.durable`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import hashlib
 import logging
@@ -34,13 +38,15 @@ from ccgw.metrics import Metrics
 from ccgw.plan import PlanMonitor, fetch_plan
 from ccgw.reasoning_memory import ReasoningMemory
 from ccgw.relay import Stage, Translator, collect, relay
+from ccgw.storage import Store
 from ccgw.translate.common import UpstreamRequest
 from ccgw.translate.stops import StopFilter
+from ccgw.translate.token_estimate import estimate_tokens
 from ccgw.turns import TurnGroup
 from ccgw.upstream.client import NO_KEY_MESSAGE, CommandCodeClient, GenerateStream
 from ccgw.upstream.envelope import thread_id
 from ccgw.upstream.events import Usage
-from ccgw.usage import UsageRecord, UsageStore
+from ccgw.usage import UsageRecord
 from ccgw.web import JSONResponse
 
 T = TypeVar("T")
@@ -82,7 +88,7 @@ class Gateway:
         transport: httpx.AsyncBaseTransport,
         accounts: Sequence[tuple[str, str]],
         images: ImageFetcher,
-        usage: UsageStore,
+        store: Store,
         config_path: Path | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -90,16 +96,17 @@ class Gateway:
         self.http = http
         self.upstream = CommandCodeClient(http, transport, settings)
         self.images = images
-        self.usage = usage
+        self.store = store
         self.keys = KeyRing(settings.local_keys(), config_path=config_path)
-        self.memory = ReasoningMemory()
+        self.memory = ReasoningMemory(persist=store.remember)
+        self._absent: dict[str, None] = {}  # tool-call ids the database had no reasoning for (bounded)
         self.metrics = Metrics()
         self.clock = clock
         self.pool = AccountPool(
             [self._account(name, key) for name, key in accounts], clock, backoff=settings.retries.backoff
         )
         self._no_plan = PlanMonitor(_nothing, ttl=3600, clock=clock)
-        self._live: set[TurnGroup] = set()  # open generations, accounted at shutdown if still running
+        self._live: dict[TurnGroup, UsageRecord | None] = {}  # open generations → their record, once made
         self.catalog = Catalog(
             lambda: self.upstream.get_json("/provider/v1/models"),
             ttl=settings.models_cache_ttl,
@@ -138,20 +145,65 @@ class Gateway:
             per_choice.append(stages)
         return per_choice
 
-    def admit(self, call: Call) -> None:
-        """The local key's checks before anything goes upstream: its models, rates and budgets."""
+    async def admit(self, call: Call, request: UpstreamRequest | None) -> None:
+        """The local key's checks before anything goes upstream: its models, rates and budgets.
+
+        A key with request limits or budgets is counted (and its estimated cost reserved) in the
+        storage layer, atomically with the check; a refusal is recorded as a rejected request.
+        Without a `request` (a call that Command Code does not bill, e.g. forwarded embeddings),
+        nothing is reserved.
+        """
         key = call.identity.key
         if key is None:
             return
         try:
-            limits.check(key, call.model, self.usage.window_usage(key.name), self.clock())
+            if not limits.model_allowed(key, call.model):
+                limits.check(key, call.model, {}, self.clock())
+            if limits.has_request_limits(key) or limits.has_budgets(key):
+                tokens = 0
+                if request is not None:
+                    tokens = (estimate_tokens(request.params) + int(request.params.get("max_tokens") or 0)) * request.n
+                await self.store.admit(key, call.model, call.request_id, tokens)
         except errors.GatewayError as refusal:
             self.account(call, Usage(), refusal, None, upstream=False)
+            await self.store.settle()
             raise
-        if limits.has_request_limits(key):
-            self.usage.admit(key.name)
+
+    async def recall(self, call_ids: list[str]) -> bool:
+        """Fetch reasoning this process does not remember from the database; True if any was found."""
+        wanted = [c for c in dict.fromkeys(call_ids) if c not in self._absent][:256]
+        if not wanted:
+            return False
+        try:
+            found = await self.store.reasoning(wanted)
+        except Exception:  # a failing database only costs the replay (a placeholder is used instead)
+            return False
+        for call_id in wanted:
+            if call_id in found:
+                self.memory.remember([call_id], found[call_id], persist=False)
+            else:
+                self._absent[call_id] = None
+        while len(self._absent) > 4096:
+            del self._absent[next(iter(self._absent))]
+        return bool(found)
+
+    async def durable(self, group: TurnGroup) -> None:
+        """Wait until `group`'s record (and what was queued before it) is committed, within
+        `storage.commit_timeout`; a failing database is reported by `/health`, not to this client."""
+        await group.ended()
+        await self.store.settle()
 
     async def open(self, request: UpstreamRequest, call: Call) -> TurnGroup:
+        """Admit the request, then open it upstream (:meth:`_open`); a reservation it still holds when
+        that fails without a record (a cancellation, a bug) is released."""
+        await self.admit(call, request)
+        try:
+            return await self._open(request, call)
+        except BaseException:
+            self.store.release(call.request_id)  # a no-op once its record was made
+            raise
+
+    async def _open(self, request: UpstreamRequest, call: Call) -> TurnGroup:
         """Start the upstream generation(s) and hold them until they produced something.
 
         Failures before that point (nothing has reached the client) cool the account down and are
@@ -159,7 +211,6 @@ class Gateway:
         configured number of attempts and seconds. A failure that remains is raised here, so the
         client gets a plain HTTP error rather than a broken stream.
         """
-        self.admit(call)
         seed = _conversation_seed(call.identity.name, request.params)
         retries = self.settings.retries
         deadline = self.clock() + retries.max_seconds
@@ -191,6 +242,7 @@ class Gateway:
             return group
         final = self._give_up(call.model, error)
         self.account(call, Usage(), final, None, upstream=attempts > 0)
+        await self.store.settle()
         raise final
 
     def _pick(self, seed: str, model: str) -> Account | None:
@@ -248,9 +300,13 @@ class Gateway:
             raise errors.UpstreamError(f"Cannot reach Command Code: {type(failure).__name__}") from failure
         self.metrics.in_flight.inc()
         group = TurnGroup(
-            streams, lambda done: self._finished(call, done), clock=self.clock, reopen=lambda i: generate(choices[i])
+            streams,
+            lambda done: self._finished(call, done),
+            clock=self.clock,
+            reopen=lambda i: generate(choices[i]),
+            on_closed=lambda done: self._closed(call, done),
         )
-        self._live.add(group)
+        self._live[group] = None
         try:
             await group.settle(self.settings.timeouts.keepalive)
         except errors.GatewayError:
@@ -259,13 +315,22 @@ class Gateway:
         return group
 
     def _finished(self, call: Call, group: TurnGroup) -> None:
-        self._live.discard(group)
-        self.metrics.in_flight.dec()
         if group.retried:
             return
         if group.error is not None and group.error.code != "client_disconnected":
             self.metrics.upstream_error(group.error.code or type(group.error).__name__)
-        self.account(call, group.usage, group.error, group.first_output_at)
+        self._live[group] = self.account(call, group.usage, group.error, group.first_output_at)
+
+    def _closed(self, call: Call, group: TurnGroup) -> None:
+        """Every upstream response is closed: correct the record with what came after the finish."""
+        recorded = self._live.pop(group, None)
+        self.metrics.in_flight.dec()
+        if recorded is None:
+            return
+        final = _with_usage(recorded, group.usage)
+        if final != recorded:
+            self.store.amend(recorded, final)
+            self.metrics.observe_amend(recorded, final)
 
     def account(
         self,
@@ -275,9 +340,10 @@ class Gateway:
         first_output_at: float | None,
         *,
         upstream: bool = True,
-    ) -> None:
-        """Record one request in the ledger and the metrics; a request ccgw refused itself
-        (`upstream=False`) is also logged, and counts as neither an upstream request nor a cost."""
+    ) -> UsageRecord:
+        """Record one request in the ledger (queued; see :meth:`durable`) and the metrics; a request
+        ccgw refused itself (`upstream=False`) is also logged, and counts as neither an upstream
+        request nor a cost."""
         now = self.clock()
         if error is not None:
             error.recorded = True
@@ -287,25 +353,35 @@ class Gateway:
                     call.request_id, call.route or call.endpoint, error.status, error.code or type(error).__name__,
                     error.message,
                 )  # fmt: skip
-        record = UsageRecord(
-            request_id=call.request_id,
-            key=call.identity.name,
-            endpoint=call.endpoint,
-            model=call.model,
-            status="ok" if error is None else str(error.code or type(error).__name__),
-            input_tokens=usage.input_tokens,
-            cache_read_tokens=usage.cache_read_tokens,
-            cache_write_tokens=usage.cache_write_tokens,
-            output_tokens=usage.output_tokens,
-            reasoning_tokens=usage.reasoning_tokens,
-            cost_micro=round(usage.cost_usd * 1_000_000),
-            latency_ms=(now - call.started) * 1000,
-            ttft_ms=None if first_output_at is None else (first_output_at - call.started) * 1000,
-            at=now,
-            upstream=upstream,
+        record = _with_usage(
+            UsageRecord(
+                request_id=call.request_id,
+                key=call.identity.name,
+                endpoint=call.endpoint,
+                model=call.model,
+                status="ok" if error is None else str(error.code or type(error).__name__),
+                latency_ms=(now - call.started) * 1000,
+                ttft_ms=None if first_output_at is None else (first_output_at - call.started) * 1000,
+                at=now,
+                upstream=upstream,
+            ),
+            usage,
         )
-        self.usage.record(record)
+        self.store.record(record)
         self.metrics.observe(record)
+        return record
+
+
+def _with_usage(record: UsageRecord, usage: Usage) -> UsageRecord:
+    return dataclasses.replace(
+        record,
+        input_tokens=usage.input_tokens,
+        cache_read_tokens=usage.cache_read_tokens,
+        cache_write_tokens=usage.cache_write_tokens,
+        output_tokens=usage.output_tokens,
+        reasoning_tokens=usage.reasoning_tokens,
+        cost_micro=round(usage.cost_usd * 1_000_000),
+    )
 
 
 async def _nothing() -> None:
@@ -358,8 +434,15 @@ async def respond(
     """Answer as SSE or as one JSON document; upstream errors before the first byte are raised."""
     try:
         if not stream:
-            frames = await until_disconnect(request, collect(group, translator, stages))
-            return JSONResponse(fold(frames), headers=headers)
+            try:
+                frames = await until_disconnect(request, collect(group, translator, stages))
+            except errors.GatewayError:
+                group.close()
+                await gateway.durable(group)
+                raise
+            answer = JSONResponse(fold(frames), headers=headers)  # rendered while the record commits
+            await gateway.durable(group)
+            return answer
         body = relay(
             group,
             translator,
@@ -368,6 +451,7 @@ async def respond(
             keepalive=fmt.keepalive,
             keepalive_every=gateway.settings.timeouts.keepalive,
             trailer=fmt.trailer,
+            before_end=functools.partial(gateway.durable, group),
         )
         sse_headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **(headers or {})}
         return StreamingResponse(body, media_type=fmt.media_type, headers=sse_headers)

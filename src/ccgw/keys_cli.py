@@ -18,7 +18,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from ccgw.config import ConfigError, announce_first_run, load_settings, new_local_key, parse_settings
-from ccgw.usage import write_atomic
+from ccgw.storage.files import write_atomic
 
 LIMIT_OPTIONS = (
     ("rpm", int),

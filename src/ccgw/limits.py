@@ -2,14 +2,21 @@
 
 Limits count in fixed UTC periods (the current minute, hour, day and month), so each one resets at
 a well-defined moment, which the refusal names and `Retry-After` gives in seconds. The counts come
-from the usage store, which shares them between worker processes through `usage.json` (another
-worker's requests are seen within one flush interval).
+from the storage layer, counted at admission in one transaction with the check, so every gateway
+and worker on one database sees them exactly.
+
+Budgets are checked against the cost already settled plus what running requests hold: each request
+of a key with a budget reserves an estimate of its cost when it is admitted (its prompt's estimated
+tokens plus `max_tokens`, at the highest cost per token seen for the model) until it is recorded.
+A request is admitted while spent + held < budget, so concurrency overshoots a budget by at most
+one request's estimate (if no request costs more than its estimate).
 """
 
 from __future__ import annotations
 
 import calendar
 import fnmatch
+import math
 import time
 from collections.abc import Mapping
 
@@ -43,6 +50,15 @@ def has_request_limits(key: LocalKey) -> bool:
     return any((key.rpm, key.requests_per_hour, key.requests_per_day, key.requests_per_month))
 
 
+def has_budgets(key: LocalKey) -> bool:
+    return key.budget_usd_per_day is not None or key.budget_usd_per_month is not None
+
+
+def estimate_micro(rate: float, prompt_tokens: int, max_tokens: int) -> int:
+    """A request's cost estimate in micro-USD: `rate` (micro-USD per token) over every token it may use."""
+    return max(1, math.ceil(rate * (prompt_tokens + max_tokens)))
+
+
 def check(key: LocalKey, model: str, usage: Mapping[str, Mapping[str, int]], now: float) -> None:
     """Raise the refusal for the first limit this request would break (403, 429 or 402)."""
     if not model_allowed(key, model):
@@ -66,10 +82,13 @@ def check(key: LocalKey, model: str, usage: Mapping[str, Mapping[str, int]], now
     budgets = (("day", key.budget_usd_per_day), ("month", key.budget_usd_per_month))
     for period, budget in budgets:
         spent = usage.get(period, {}).get("cost_micro", 0) / 1_000_000
-        if budget is not None and spent >= budget:
+        held = usage.get(period, {}).get("reserved_micro", 0) / 1_000_000
+        if budget is not None and spent + held >= budget:
             wait, when = _reset_phrase(period, now)
+            running = f" (and ${held:.4f} is held by its requests still running)" if held else ""
             raise PaymentRequiredError(
-                f"The key {key.name!r} spent ${spent:.4f} of its ${budget:g} budget per {period}; it resets at {when}",
+                f"The key {key.name!r} spent ${spent:.4f} of its ${budget:g} budget per {period}{running}; "
+                f"it resets at {when}",
                 code="budget_exceeded",
                 retry_after=wait,
             )

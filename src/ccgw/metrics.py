@@ -1,12 +1,14 @@
 """Prometheus metrics (`GET /metrics`), via prometheus-client.
 
-Each app has its own registry (several apps can live in one test process). With
-`uvicorn --workers N`, each worker keeps its own counters, and a scrape sees the worker that
-answered it; for exact totals across workers use `GET /usage`, which is shared.
+Each app has its own registry (several apps can live in one test process). The counters are this
+process's own: with `uvicorn --workers N` or several gateways, a scrape sees the process that
+answered it (`ccgw_metrics_scope_info` says so); for totals across all of them use `GET /usage`,
+which reads the shared database.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -47,6 +49,13 @@ class Metrics:
             registry=self.registry,
         )  # fmt: skip
         self.in_flight = Gauge("ccgw_streams_in_flight", "Upstream generations currently open", registry=self.registry)
+        scope = Gauge(
+            "ccgw_metrics_scope_info",
+            "These metrics count this gateway process only; GET /usage has the totals of every gateway",
+            ["scope", "pid"],
+            registry=self.registry,
+        )
+        scope.labels("process", str(os.getpid())).set(1)
 
     def _child(self, metric: Any, *labels: str) -> Any:
         # `labels()` validates and hashes on every call; children are cached per label values.
@@ -75,6 +84,11 @@ class Metrics:
                 self._child(self.tokens, record.model, kind).inc(value)
         if record.cost_micro:
             self._child(self.cost, record.model).inc(record.cost_micro / 1_000_000)
+
+    def observe_amend(self, recorded: UsageRecord, final: UsageRecord) -> None:
+        """A record corrected after the answer's end (its cost arrived late)."""
+        if final.cost_micro > recorded.cost_micro:
+            self._child(self.cost, final.model).inc((final.cost_micro - recorded.cost_micro) / 1_000_000)
 
     def upstream_error(self, kind: str) -> None:
         self.upstream_errors.labels(kind).inc()

@@ -45,13 +45,14 @@ def _caller(request: HTTPConnection, gateway: Gateway) -> str:
         return UNAUTHENTICATED
 
 
-def note(request: HTTPConnection, error: errors.GatewayError) -> None:
-    """Record `error` as a rejected request when it refused a model request and is not recorded yet."""
+def note(request: HTTPConnection, error: errors.GatewayError) -> Gateway | None:
+    """Record `error` as a rejected request when it refused a model request and is not recorded yet;
+    the gateway that recorded it, or None."""
     method = "POST" if request.scope["type"] == "websocket" else request.scope.get("method", "")  # an upgrade attempt
     endpoint = endpoint_of(method, request.url.path)
     gateway = getattr(request.app.state, "gateway", None) if "app" in request.scope else None
     if endpoint is None or error.recorded or not isinstance(gateway, Gateway):
-        return
+        return None
     state = request.scope.get("state", {})
     model = state.get("model")
     call = Call(
@@ -63,3 +64,4 @@ def note(request: HTTPConnection, error: errors.GatewayError) -> None:
         route=request.url.path,
     )
     gateway.account(call, Usage(), error, None, upstream=False)
+    return gateway

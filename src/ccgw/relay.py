@@ -7,7 +7,7 @@ in one network read leaves as one write.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any, Protocol, cast
 
 from ccgw.errors import GatewayError
@@ -63,6 +63,10 @@ def _translate(
     return frames
 
 
+def _failed(translator: Translator) -> bool:
+    return translator.failed is not None  # a function: mypy keeps the loop's narrowing otherwise
+
+
 async def relay(
     group: TurnGroup,
     translator: Translator,
@@ -72,8 +76,13 @@ async def relay(
     keepalive: bytes,
     keepalive_every: float,
     trailer: bytes = b"",
+    before_end: Callable[[], Awaitable[None]] | None = None,
 ) -> AsyncIterator[bytes]:
-    """The SSE body. After a failure's error frame the stream simply ends (no trailer)."""
+    """The SSE body. After a failure's error frame the stream simply ends (no trailer).
+
+    `before_end` is awaited before the frame that ends the stream (the last frame, or the error
+    frame): the gateway waits there for the request's record to be committed.
+    """
     try:
         group.keep_alive(keepalive_every)
         yield encode(translator.start())
@@ -86,10 +95,16 @@ async def relay(
                 break
             index, batch = cast(Batch, item)
             frames = _translate(translator, stages, index, batch)
+            if before_end is not None and _failed(translator):
+                group.close()  # the other choices end now, so the outcome can be recorded
+                await before_end()
             if frames:
                 yield encode(frames)
         if translator.failed is None:
-            yield encode(translator.finish()) + trailer
+            last = encode(translator.finish()) + trailer  # encoded while the record commits
+            if before_end is not None:
+                await before_end()
+            yield last
     finally:
         group.close()
 

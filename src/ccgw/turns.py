@@ -8,9 +8,13 @@ up cancels the pumps, which close their upstream responses in a `finally`.
 A generation whose turn the provider paused (`pause_turn`) is continued by `reopen`, which sends the
 same request again; the reader folds the parts into one answer (upstream-protocol.md §11).
 
-`on_done(group)` runs exactly once, in the last pump's `finally`: after a normal end, a failure, or a
-cancellation; by then `group.usage` and `group.error` hold the outcome. That is where usage is recorded, so an abandoned stream still counts
-what the upstream reported.
+`on_done(group)` runs exactly once, when every generation has reached its end (a finish, a failure,
+or a cancellation), before the response side sees that end; by then `group.usage` and `group.error`
+hold the outcome. That is where usage is recorded, so an abandoned stream still counts what the
+upstream reported, and the response can wait for the record's commit before its last frame.
+A finished generation then reads the trailing cost metadata for up to DRAIN_SECONDS (the final
+frame does not wait for it); `on_closed(group)` runs once every upstream response is closed, with
+`group.usage` complete, so a late cost can correct the record.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ class TurnGroup:
         on_done: DoneCallback,
         clock: Callable[[], float] = time.time,
         reopen: Reopen | None = None,
+        on_closed: DoneCallback | None = None,
     ) -> None:
         self.readers = [TurnReader() for _ in streams]
         self.first_output_at: float | None = None  # when the first answer token arrived (for TTFT)
@@ -57,6 +62,9 @@ class TurnGroup:
         self._head: list[Batch | object | None] = []
         self._on_done = on_done
         self._reopen = reopen
+        self._on_closed = on_closed
+        self._ended: set[int] = set()
+        self._settled = asyncio.Event()
         self._running = len(streams)
         self._pumps = [asyncio.create_task(self._pump(i, s)) for i, s in enumerate(streams)]
 
@@ -68,6 +76,8 @@ class TurnGroup:
                 chunks = stream.chunks()
                 try:
                     await self._read(index, reader, decoder, chunks)
+                    if not reader.paused:
+                        self._generation_ended(index)
                     if isinstance(reader.terminal, Finish):
                         await self._drain(chunks, decoder, reader)
                 finally:
@@ -85,7 +95,8 @@ class TurnGroup:
         finally:
             if reader.skipped:
                 log.warning("skipped %d unparsable line(s) in Command Code's stream", reader.skipped)
-            self._pump_ended()
+            self._generation_ended(index)
+            self._pump_closed()
 
     async def _read(self, index: int, reader: TurnReader, decoder: NDJSONDecoder, chunks: AsyncIterator[bytes]) -> None:
         """Feed one upstream response to `reader` until its end, a terminal event or a pause."""
@@ -127,18 +138,40 @@ class TurnGroup:
                 for raw in decoder.finish():
                     reader.feed(raw)
 
-    def _pump_ended(self) -> None:
-        self._running -= 1
-        if self._running:
+    def _generation_ended(self, index: int) -> None:
+        """Once per generation; after the last, the outcome is settled and `on_done` runs."""
+        if index in self._ended:
+            return
+        self._ended.add(index)
+        if len(self._ended) < len(self.readers):
             return
         self._queue.put_nowait(None)
+        self._settled.set()
+        self.usage = self._total_usage()
         for reader in self.readers:
-            self.usage.add(reader.usage)
             if self.error is None and isinstance(reader.terminal, Failure):
                 self.error = reader.terminal.error
             elif self.error is None and reader.terminal is None:
                 self.error = errors.UpstreamError("The client went away", code="client_disconnected")
         self._on_done(self)
+
+    async def ended(self) -> None:
+        """Wait until every generation has ended and `on_done` has run."""
+        await self._settled.wait()
+
+    def _total_usage(self) -> Usage:
+        total = Usage()
+        for reader in self.readers:
+            total.add(reader.usage)
+        return total
+
+    def _pump_closed(self) -> None:
+        self._running -= 1
+        if self._running:
+            return
+        self.usage = self._total_usage()  # with what arrived after the finish (the cost)
+        if self._on_closed is not None:
+            self._on_closed(self)
 
     def keep_alive(self, seconds: float) -> None:
         """From now on, :meth:`next` also returns KEEPALIVE after each `seconds` without a batch."""

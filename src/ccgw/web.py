@@ -53,7 +53,7 @@ class EdgeMiddleware:
         self,
         app: ASGIApp,
         body_limit: int,
-        on_reject: Callable[[HTTPConnection, errors.GatewayError], None] | None = None,
+        on_reject: Callable[[HTTPConnection, errors.GatewayError], object] | None = None,
     ) -> None:
         self.app = app
         self.body_limit = body_limit

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -139,3 +141,13 @@ class FakeControl:
         response.raise_for_status()
         stats: dict[str, Any] = response.json()
         return stats
+
+
+def ledger(workdir: Path) -> list[dict[str, Any]]:
+    """The request ledger in a gateway's SQLite database, read as another process would."""
+    path = workdir / "usage.db"
+    if not path.exists():
+        return []
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+        conn.row_factory = sqlite3.Row
+        return [dict(row) for row in conn.execute("SELECT * FROM requests ORDER BY at")]

@@ -1,9 +1,10 @@
 """Graceful shutdown of `python app.py` on SIGTERM and SIGINT.
 
 On the signal the gateway stops accepting connections, lets in-flight requests finish within
-`shutdown_grace` seconds, then flushes usage and exits 0. A stream still running when the grace
+`shutdown_grace` seconds, then writes `usage.json` and exits 0. A stream still running when the grace
 period ends is cut: the client sees it break (never a fabricated `stop`), and usage still records
-it as failed. `usage_flush_interval` is 60 s here, so only the shutdown flush writes `usage.json`.
+it as failed. `usage_flush_interval` is 60 s here, so only the shutdown writes `usage.json`; the
+ledger (`usage.db`) has each record before its answer ended.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.e2e.harness import LOCAL_KEY, Process, start_gateway, write_config
+from tests.e2e.harness import LOCAL_KEY, Process, ledger, start_gateway, write_config
 
 pytestmark = pytest.mark.e2e
 
@@ -94,11 +95,6 @@ def refused(url: str) -> bool:
     except httpx.TransportError:
         return True
     return False
-
-
-def ledger(workdir: Path) -> list[dict[str, Any]]:
-    path = workdir / "usage.requests.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def gateway_for(workdir: Path, fake: Process, **settings: Any) -> Process:

@@ -13,8 +13,9 @@ from starlette.responses import Response
 
 from ccgw.auth import Identity, presented_key
 from ccgw.gateway import Call, Gateway, StreamFormat, respond
+from ccgw.reasoning_memory import MissRecorder
 from ccgw.relay import Translator
-from ccgw.translate.common import Context, UpstreamRequest
+from ccgw.translate.common import Context, ReasoningLookup, UpstreamRequest
 from ccgw.web import read_json, request_id
 
 log = logging.getLogger("ccgw.requests")
@@ -53,12 +54,12 @@ def body_schema(name: str) -> dict[str, Any]:
     }
 
 
-def context(gateway: Gateway, model: str, images: dict[str, str]) -> Context:
+def context(gateway: Gateway, model: str, images: dict[str, str], memory: ReasoningLookup | None = None) -> Context:
     return Context(
         model=model,
         max_tokens_default=gateway.settings.max_tokens_default,
         images=images,
-        reasoning_memory=gateway.memory,
+        reasoning_memory=gateway.memory if memory is None else memory,
         max_image_bytes=gateway.settings.images.max_bytes,
     )
 
@@ -88,7 +89,10 @@ async def serve(request: Request, dialect: Dialect, *, model_name: str | None = 
     request.scope["state"]["model"] = model_name or body["model"]  # for the ledger, should the request be refused
     model = await gateway.catalog.resolve(model_name or body["model"])
     images = await gateway.images.fetch_all(dialect.image_urls(body))
-    upstream = dialect.to_upstream(body, context(gateway, model.id, images))
+    lookup = MissRecorder(gateway.memory)
+    upstream = dialect.to_upstream(body, context(gateway, model.id, images, lookup))
+    if lookup.missed and await gateway.recall(lookup.missed):  # another gateway may have answered those calls
+        upstream = dialect.to_upstream(body, context(gateway, model.id, images))
     rid = request_id(request)
     headers = {dialect.id_header: rid} if dialect.id_header else {}
     if upstream.omitted_images:

@@ -29,7 +29,7 @@ async def embeddings(request: Request) -> JSONResponse:
     if not forwarder.enabled:
         raise errors.InvalidRequestError(NOT_CONFIGURED, code="embeddings_unavailable", param="model")
     call = Call(request_id(request), identity, "embeddings", forwarder.model(body["model"]), started)
-    gateway.admit(call)
+    await gateway.admit(call, None)
     try:
         document, usage = await until_disconnect(request, forwarder.create(body))
     except ClientDisconnected:
@@ -37,6 +37,8 @@ async def embeddings(request: Request) -> JSONResponse:
         raise
     except errors.GatewayError as failure:
         gateway.account(call, Usage(), failure, None)
+        await gateway.store.settle()
         raise
     gateway.account(call, usage, None, gateway.clock())
+    await gateway.store.settle()  # in the ledger before the answer goes out
     return JSONResponse(document)

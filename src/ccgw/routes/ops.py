@@ -8,21 +8,35 @@ cmdcode2apipy's `/usage` had no key). `/v1/usage/{request_id}` always needs one,
 from __future__ import annotations
 
 import functools
+from collections.abc import Awaitable
 from importlib import resources
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from ccgw.auth import Identity, presented_key
-from ccgw.errors import NotFoundError
+from ccgw.errors import NotFoundError, ServiceUnavailableError
 from ccgw.gateway import Gateway
 from ccgw.routes.deps import gateway_of, get_gateway, require_key
 from ccgw.usage import iso
 from ccgw.web import JSONResponse
 
 router = APIRouter()
+T = TypeVar("T")
+
+
+async def read_storage(query: Awaitable[T]) -> T:
+    """A database read for a usage page; a failing database is a clear 503, not a 500."""
+    try:
+        return await query
+    except (SQLAlchemyError, OSError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:200]
+        raise ServiceUnavailableError(
+            f"The usage storage cannot be read now: {reason}", code="storage_unavailable"
+        ) from None
 
 
 async def usage_access(request: Request) -> None:
@@ -43,17 +57,20 @@ async def health(
     accounts = gateway.pool.states()
     healthy = sum(a["state"] == "healthy" for a in accounts)
     status = "ok" if healthy == len(accounts) and accounts else ("degraded" if healthy else "unavailable")
-    return JSONResponse({"status": status, "accounts": accounts})
+    storage = gateway.store.status()
+    if status == "ok" and storage["status"] != "ok":
+        status = "degraded"
+    return JSONResponse({"status": status, "accounts": accounts, "storage": storage})
 
 
 @router.get("/usage", dependencies=[Depends(usage_access)])
 async def usage(gateway: Annotated[Gateway, Depends(get_gateway)]) -> JSONResponse:
-    tree: dict[str, Any] = await gateway.usage.current()
-    tree.pop("limits", None)
+    tree: dict[str, Any] = await read_storage(gateway.store.tree())
     tree["cost_usd"] = round(tree["cost_micro"] / 1_000_000, 6)
     await gateway.plan.current()
     tree["plan"] = gateway.plan.public()
     tree["updated_at"] = iso(gateway.clock())
+    tree["storage"] = gateway.store.status()
     return JSONResponse(tree)
 
 
@@ -61,16 +78,17 @@ async def usage(gateway: Annotated[Gateway, Depends(get_gateway)]) -> JSONRespon
 async def recent(
     gateway: Annotated[Gateway, Depends(get_gateway)], limit: Annotated[int, Query(ge=1, le=1000)] = 50
 ) -> JSONResponse:
-    return JSONResponse({"requests": await gateway.usage.recent(limit)})
+    return JSONResponse({"requests": await read_storage(gateway.store.recent(limit))})
 
 
 @router.get("/v1/usage/{request_id}")
 async def request_usage(
     request_id: str, gateway: Annotated[Gateway, Depends(get_gateway)], _: Annotated[Identity, Depends(require_key)]
 ) -> JSONResponse:
-    entry = await gateway.usage.lookup(request_id)
+    entry = await read_storage(gateway.store.lookup(request_id))
     if entry is None:
-        raise NotFoundError(f"No usage recorded for request {request_id!r} (ccgw keeps the last 10,000 requests)")
+        days = f"{gateway.settings.storage.ledger_days:g}"
+        raise NotFoundError(f"No usage recorded for request {request_id!r} (ccgw keeps requests for {days} days)")
     prompt = int(entry.get("input_tokens", 0))
     read, write = int(entry.get("cache_read_tokens", 0)), int(entry.get("cache_write_tokens", 0))
     return JSONResponse(

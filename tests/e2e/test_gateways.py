@@ -1,0 +1,206 @@
+"""Two gateways on one PostgreSQL, behind one round-robin proxy: one key's `rpm` and budget hold
+exactly across both, `/usage` is the same total on either, and a conversation that moves to the
+other gateway keeps its remembered reasoning.
+
+The proxy is a small TCP round robin (each connection to the next gateway), standing in for nginx,
+Caddy or HAProxy; clients open a connection per request so the requests spread over both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from tests.e2e.conftest import E2E_SETTINGS
+from tests.e2e.harness import FakeControl, Process, free_port, start_gateway, write_config
+
+pytestmark = pytest.mark.e2e
+
+RPM_KEY = "ccgw-e2e-rpm-key-0123456789"
+BUDGET_KEY = "ccgw-e2e-budget-key-0123456789"
+BUDGET_USD = 0.00005
+KEYS = [
+    {"name": "ten-a-minute", "key": RPM_KEY, "rpm": 10},
+    {"name": "tiny-budget", "key": BUDGET_KEY, "budget_usd_per_day": BUDGET_USD},
+]
+
+
+class RoundRobin(threading.Thread):
+    """A TCP proxy on 127.0.0.1 that sends each new connection to the next backend."""
+
+    def __init__(self, backends: list[tuple[str, int]]) -> None:
+        super().__init__(daemon=True)
+        self.port = free_port()
+        self._next = itertools.cycle(backends)
+        self._ready = threading.Event()
+        self._loop = asyncio.new_event_loop()
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError):
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        with contextlib.suppress(OSError):
+            writer.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        host, port = next(self._next)
+        try:
+            up_reader, up_writer = await asyncio.open_connection(host, port)
+        except OSError:
+            writer.close()
+            return
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+
+    def run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        server = self._loop.run_until_complete(asyncio.start_server(self._handle, "127.0.0.1", self.port))
+        self._ready.set()
+        with contextlib.suppress(RuntimeError):
+            self._loop.run_forever()
+        server.close()
+
+    def start_serving(self) -> str:
+        self.start()
+        self._ready.wait(10)
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self.join(5)
+
+
+@pytest.fixture
+def pair(tmp_path: Path, fake: Process, postgres: Any) -> Iterator[tuple[Process, Process, str]]:
+    url = postgres.new_database()
+    gateways = []
+    for name in ("a", "b"):
+        workdir = tmp_path / name
+        workdir.mkdir()
+        config = write_config(workdir, fake.url, **E2E_SETTINGS, storage={"url": url})
+        text = config.read_text().replace("api_keys:\n", "api_keys:\n" + _yaml_keys())
+        config.write_text(text)
+        gateways.append(start_gateway(workdir, config))
+    proxy = RoundRobin([("127.0.0.1", int(g.url.rsplit(":", 1)[1])) for g in gateways])
+    base = proxy.start_serving()
+    try:
+        yield gateways[0], gateways[1], base
+    finally:
+        proxy.stop()
+        for gateway in gateways:
+            gateway.stop()
+
+
+def _yaml_keys() -> str:
+    lines = []
+    for key in KEYS:
+        lines.append(f"- name: {key['name']}\n")
+        lines.extend(f"  {field}: {value}\n" for field, value in key.items() if field != "name")
+    return "".join(lines)
+
+
+async def _burst(base: str, key: str, count: int, max_tokens: int = 16) -> list[httpx.Response]:
+    body = {"model": "deepseek-v4-flash", "max_tokens": max_tokens, "messages": [{"role": "user", "content": "hi"}]}
+    limits = httpx.Limits(max_keepalive_connections=0)  # a connection per request: the proxy spreads them
+    async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as client:
+        headers = {"Authorization": f"Bearer {key}"}
+        return list(
+            await asyncio.gather(
+                *(client.post("/v1/chat/completions", json=body, headers=headers) for _ in range(count))
+            )
+        )
+
+
+def _not_near_a_minute_boundary() -> None:
+    if time.time() % 60 > 45:  # the burst must fall in one UTC minute
+        time.sleep(60 - time.time() % 60 + 0.5)
+
+
+def test_two_gateways_enforce_one_rpm_exactly(pair: tuple[Process, Process, str]) -> None:
+    a, b, base = pair
+    _not_near_a_minute_boundary()
+    responses = asyncio.run(_burst(base, RPM_KEY, 30))
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200] * 10 + [429] * 20
+    served_by = {r.headers["x-request-id"] for r in responses if r.status_code == 200}
+    refused = [r.json()["error"] for r in responses if r.status_code == 429]
+    assert {e["code"] for e in refused} == {"key_rate_limited"}
+    usage_a, usage_b = httpx.get(a.url + "/usage").json(), httpx.get(b.url + "/usage").json()
+    for usage in (usage_a, usage_b):
+        mine = usage["by_key"]["ten-a-minute"]
+        assert (mine["total_requests"], mine["rejected_requests"]) == (10, 20)
+    assert {k: v for k, v in usage_a.items() if k not in ("updated_at", "plan", "storage")} == {
+        k: v for k, v in usage_b.items() if k not in ("updated_at", "plan", "storage")
+    }
+    ids_a = {e["request_id"] for e in httpx.get(a.url + "/usage/recent", params={"limit": 100}).json()["requests"]}
+    assert served_by <= ids_a  # every request is in the one ledger, whichever gateway served it
+    seen = []  # /metrics is per process: the burst reached both gateways, and the limit held across them
+    for gateway in (a, b):
+        text = httpx.get(gateway.url + "/metrics").text
+        assert "ccgw_metrics_scope_info" in text
+        seen.append(
+            sum(
+                float(line.rsplit(" ", 1)[1])
+                for line in text.splitlines()
+                if line.startswith(("ccgw_requests_total{", "ccgw_rejected_requests_total{"))
+            )
+        )
+    assert min(seen) > 0 and sum(seen) == 30, seen
+
+
+def test_two_gateways_hold_one_budget_with_reservations(pair: tuple[Process, Process, str]) -> None:
+    a, _, base = pair
+    responses = asyncio.run(_burst(base, BUDGET_KEY, 100))
+    ok = [r for r in responses if r.status_code == 200]
+    refused = [r for r in responses if r.status_code != 200]
+    assert ok, "the first request fits the budget"
+    assert {r.status_code for r in refused} == {402}
+    assert {r.json()["error"]["code"] for r in refused} == {"budget_exceeded"}
+    costs = []
+    for response in ok:
+        entry = httpx.get(
+            f"{a.url}/v1/usage/{response.headers['x-request-id']}", headers={"Authorization": f"Bearer {BUDGET_KEY}"}
+        ).json()
+        costs.append(entry["cost_micro"])
+    spent = sum(costs)
+    assert spent - max(costs) < BUDGET_USD * 1_000_000, f"overshot by more than one request: {costs}"
+    again = asyncio.run(_burst(base, BUDGET_KEY, 1))  # nothing is held any more: only what was spent counts
+    assert again[0].status_code == (402 if spent >= BUDGET_USD * 1_000_000 else 200)
+
+
+def test_conversation_moves_between_gateways_with_its_reasoning(
+    pair: tuple[Process, Process, str], control: FakeControl
+) -> None:
+    a, b, _ = pair
+    tools = [{"type": "function", "function": {"name": "read_file", "parameters": {"type": "object"}}}]
+    ask = [{"role": "user", "content": "fake:tool_call"}]
+    headers = {"Authorization": f"Bearer {RPM_KEY}"}
+    first = httpx.post(
+        a.url + "/v1/chat/completions",
+        json={"model": "deepseek-v4-pro", "messages": ask, "tools": tools},
+        headers=headers,
+        timeout=30,
+    ).json()
+    call = first["choices"][0]["message"]["tool_calls"][0]
+    history = [
+        *ask,
+        {"role": "assistant", "content": None, "tool_calls": [call]},  # reasoning dropped by the client
+        {"role": "tool", "tool_call_id": call["id"], "content": "package main"},
+    ]
+    second = httpx.post(
+        b.url + "/v1/chat/completions",
+        json={"model": "deepseek-v4-pro", "messages": history, "tools": tools},
+        headers=headers,
+        timeout=30,
+    )
+    assert second.status_code == 200, second.text
+    sent = control.requests()[-1]["body"]["params"]["messages"]
+    assert sent[1]["content"][0] == {"type": "reasoning", "text": "I should read the file first."}
