@@ -39,7 +39,17 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.core import NotSet
-from tests.conftest import CATALOG, CREDITS, LOCAL_KEY, UPSTREAM, UPSTREAM_KEY, make_settings, sse_payloads, text_answer
+from tests.conftest import (
+    CATALOG,
+    CREDITS,
+    JSON,
+    LOCAL_KEY,
+    UPSTREAM,
+    UPSTREAM_KEY,
+    make_settings,
+    sse_payloads,
+    text_answer,
+)
 from tests.fakecc.errors import HttpError
 from tests.fakecc.validate import check_deepseek_reasoning, validate_generate
 
@@ -138,7 +148,7 @@ def gateway() -> Iterator[Fuzzed]:
             image_resolver=_resolve,
             usage_path=Path(tmp) / "usage.json",
         )
-        with TestClient(app, headers={"Authorization": f"Bearer {LOCAL_KEY}"}) as client:
+        with TestClient(app, base_url="http://localhost", headers={"Authorization": f"Bearer {LOCAL_KEY}", **JSON}) as client:
             fuzzed = Fuzzed(client)
             generate.mock(side_effect=fuzzed.generate)
             yield fuzzed

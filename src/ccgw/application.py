@@ -13,13 +13,14 @@ import aiohttp
 import httpx
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from httpx_aiohttp import AiohttpTransport
 from starlette.exceptions import HTTPException
-from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
-from starlette.responses import Response
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import HTMLResponse, Response
 
 from ccgw import errors
+from ccgw.browser import CORS, HostCheck, cors_options, html_headers
 from ccgw.config import Settings
 from ccgw.gateway import ClientDisconnected, Gateway
 from ccgw.images import ImageFetcher, Resolver, system_resolver
@@ -94,21 +95,34 @@ def create_app(
                 await gateway.aclose()
                 await usage.close()
 
-    app = FastAPI(title="ccgw", version="0.1.0", lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    app = FastAPI(title="ccgw", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     _install_error_handlers(app)
     app.include_router(ops.router)
     app.include_router(openai.router)
     app.include_router(anthropic.router)
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=list(settings.cors_origins),
-        allow_methods=["*"],
-        allow_headers=["*"],
-        expose_headers=["x-request-id", "retry-after"],
-    )
-    app.add_middleware(EdgeMiddleware, body_limit=settings.max_body_bytes)
+    if settings.docs:
+        _add_docs(app)
+    app.add_middleware(CORS, **cors_options(settings))
+    hosts = HostCheck(settings.host, settings.allowed_hosts)
+    app.add_middleware(EdgeMiddleware, body_limit=settings.max_body_bytes, hosts=hosts)
     _register_schemas(app)
     return app
+
+
+# Swagger UI's page loads its script and styles from a CDN; only when `docs: true`, and nothing else.
+_DOCS_CSP = (
+    "default-src 'none'; script-src 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'unsafe-inline' https://cdn.jsdelivr.net; img-src data: https://fastapi.tiangolo.com; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'"
+)
+
+
+def _add_docs(app: FastAPI) -> None:
+    async def docs() -> HTMLResponse:
+        page = get_swagger_ui_html(openapi_url="/openapi.json", title="ccgw API")
+        return HTMLResponse(page.body, headers=html_headers(_DOCS_CSP))
+
+    app.add_api_route("/docs", docs, methods=["GET"], include_in_schema=False)
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -134,7 +148,9 @@ def _install_error_handlers(app: FastAPI) -> None:
         return error_response(mapped, request.url.path)
 
     async def disconnected(request: Request, exc: Exception) -> Response:
-        return Response(status_code=499)  # nobody is listening; nginx's "client closed request"
+        # Nobody is listening (a stopped upload, a closed tab): worth a debug line, not a traceback.
+        log.debug("client hung up: %s %s (request %s)", request.method, request.url.path, request_id(request))
+        return Response(status_code=499)  # nginx's "client closed request"
 
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error in %s %s (request %s)", request.method, request.url.path, request_id(request))
@@ -145,6 +161,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(ClientDisconnected, disconnected)
+    app.add_exception_handler(ClientDisconnect, disconnected)
     app.add_exception_handler(Exception, unexpected)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -26,7 +27,7 @@ from ccgw import errors, limits
 from ccgw.accounts import Account, AccountPool, account_level
 from ccgw.auth import Identity, KeyRing
 from ccgw.catalog import Catalog
-from ccgw.config import Settings
+from ccgw.config import Settings, resolve_accounts
 from ccgw.images import ImageFetcher
 from ccgw.jsonutil import dumps
 from ccgw.metrics import Metrics
@@ -43,6 +44,7 @@ from ccgw.usage import UsageRecord, UsageStore
 from ccgw.web import JSONResponse
 
 T = TypeVar("T")
+log = logging.getLogger("ccgw")
 
 
 class ClientDisconnected(Exception):
@@ -87,7 +89,12 @@ class Gateway:
         self.upstream = CommandCodeClient(http, transport, settings)
         self.images = images
         self.usage = usage
-        self.keys = KeyRing(settings.local_keys(), config_path=config_path)
+        self.keys = KeyRing(
+            settings.local_keys(),
+            config_path=config_path,
+            allow_unauthenticated=settings.allow_unauthenticated,
+            on_reload=self._config_changed,
+        )
         self.memory = ReasoningMemory()
         self.metrics = Metrics()
         self.clock = clock
@@ -106,6 +113,22 @@ class Gateway:
     def _account(self, name: str, key: str) -> Account:
         fetch = functools.partial(self.upstream.get_json, "/alpha/billing/credits", api_key=key)
         return Account(name, key, PlanMonitor(fetch, ttl=self.settings.plan_cache_ttl, clock=self.clock))
+
+    def _config_changed(self, settings: Settings) -> None:
+        """The config file changed: use the Command Code key(s) it names now (accounts keep their state)."""
+        wanted, source = resolve_accounts(settings)
+        if wanted == [(a.name, a.api_key) for a in self.pool.accounts]:
+            return
+        current = {(a.name, a.api_key): a for a in self.pool.accounts}
+        accounts = [current.get(pair) or self._account(*pair) for pair in wanted]
+        for account in self.pool.accounts:
+            if account not in accounts:
+                account.plan.close()
+        for account in accounts:
+            if (account.name, account.api_key) not in current:
+                account.plan.refresh_soon()
+        self.pool.accounts = accounts
+        log.info("Command Code key(s) reloaded from %s (%d accounts)", source, len(accounts))
 
     @property
     def plan(self) -> PlanMonitor:
@@ -155,6 +178,9 @@ class Gateway:
         configured number of attempts and seconds. A failure that remains is raised here, so the
         client gets a plain HTTP error rather than a broken stream.
         """
+        if not self.pool.accounts:
+            # Refused before anything went upstream: neither an upstream failure nor a request to count.
+            raise errors.UpstreamKeyMissingError(NO_KEY_MESSAGE)
         self.admit(call)
         seed = _conversation_seed(call.identity.name, request.params)
         retries = self.settings.retries
@@ -208,8 +234,6 @@ class Gateway:
     def _give_up(self, model: str, error: errors.GatewayError | None) -> errors.GatewayError:
         """The error a client gets when no attempt succeeded."""
         accounts = self.pool.accounts
-        if not accounts:
-            return errors.ServiceUnavailableError(NO_KEY_MESSAGE, code="upstream_key_missing")
         if error is not None and (len(accounts) == 1 or not account_level(error)):
             return error
         wait = self.pool.earliest_recovery(model)
@@ -246,6 +270,9 @@ class Gateway:
             await group.settle(self.settings.timeouts.keepalive)
         except errors.GatewayError:
             group.retried = True  # its outcome is the retry's to report, not this group's
+            raise
+        except BaseException:  # the client hung up (cancelled) while the upstream was still silent
+            group.close()
             raise
         return group
 
@@ -334,10 +361,13 @@ async def respond(
     fold: Callable[[list[dict[str, Any]]], dict[str, Any]],
     headers: dict[str, str] | None = None,
 ) -> Response:
-    """Answer as SSE or as one JSON document; upstream errors before the first byte are raised."""
+    """Answer as SSE or as one JSON document; upstream errors before the first byte are raised.
+
+    The caller watches for a hang-up until this returns (see :func:`until_disconnect`).
+    """
     try:
         if not stream:
-            frames = await until_disconnect(request, collect(group, translator, stages))
+            frames = await collect(group, translator, stages)
             return JSONResponse(fold(frames), headers=headers)
         body = relay(
             group,

@@ -141,6 +141,11 @@ class PlanMonitor:
         known = self.state.windows.get(name) or Window()
         self.state.windows[name] = Window(known.used, known.cap, True, self._clock() + retry_after)
 
+    def close(self) -> None:
+        """Stop a refresh under way (the account is gone)."""
+        if self._task is not None:
+            self._task.cancel()
+
     async def aclose(self) -> None:
         if self._task is not None:
             self._task.cancel()

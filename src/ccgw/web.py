@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ccgw import errors
+from ccgw.browser import HostCheck, host_refusal
 from ccgw.jsonutil import JSONDecodeError, dumps, loads
 
 log = logging.getLogger("ccgw")
@@ -41,13 +42,15 @@ class EdgeMiddleware:
     """What every request gets at the edge, in one layer (each ASGI layer costs on every request):
 
     * an id (`scope.state.request_id`), returned in `x-request-id`;
+    * a 403 unless its `Host` is this machine's (see :class:`ccgw.browser.HostCheck`);
     * a 413 for a body over `body_limit` bytes, decided before it is read whole: a declared
       Content-Length over the limit is refused at once, a chunked body when it passes the limit.
     """
 
-    def __init__(self, app: ASGIApp, body_limit: int) -> None:
+    def __init__(self, app: ASGIApp, body_limit: int, hosts: HostCheck | None = None) -> None:
         self.app = app
         self.body_limit = body_limit
+        self.hosts = hosts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -62,7 +65,16 @@ class EdgeMiddleware:
                 message["headers"] = [*message.get("headers", []), header]
             await send(message)
 
-        declared = dict(scope.get("headers", ())).get(b"content-length", b"")
+        host: bytes | None = None
+        declared = b""
+        for name, value in scope.get("headers", ()):
+            if name == b"host":
+                host = value
+            elif name == b"content-length":
+                declared = value
+        if self.hosts is not None and not self.hosts.allows(host):
+            await error_response(host_refusal(host), scope.get("path", ""))(scope, receive, send_with_id)
+            return
         if declared.isdigit() and int(declared) > self.body_limit:
             await error_response(self._too_large(), scope.get("path", ""))(scope, receive, send_with_id)
             return
@@ -93,13 +105,23 @@ def describe_validation(error: ValidationError) -> tuple[str, str]:
     return f"{param}: {first['msg']}", param
 
 
-async def read_json(request: Request, model: type[M]) -> dict[str, Any]:
-    """The request body as a plain dict, validated against `model` (400 naming the field otherwise).
+def require_json(request: Request) -> None:
+    """415 unless the body is declared JSON. Browsers send `text/plain` and form bodies to any
+    origin without asking first (no CORS preflight); `application/json` always asks."""
+    declared = request.headers.get("content-type", "")
+    kind = declared.split(";", 1)[0].strip().lower()
+    if kind != "application/json" and not (kind.startswith("application/") and kind.endswith("+json")):
+        raise errors.UnsupportedMediaTypeError(
+            f"Send the body as JSON with 'Content-Type: application/json' (got {declared[:100] or 'none'!r}; "
+            "curl -d sends form encoding unless told: add -H 'Content-Type: application/json')"
+        )
 
-    The content type is not required to be JSON: `curl -d` sends form encoding by default.
-    """
+
+async def read_json(request: Request, model: type[M]) -> dict[str, Any]:
+    """The request body as a plain dict, validated against `model` (400 naming the field otherwise)."""
+    require_json(request)
     raw = await request.body()
-    if not raw.strip():
+    if not raw[:64].strip() and not raw.strip():
         raise errors.InvalidRequestError("The request body is empty; send a JSON object")
     try:
         data = loads(raw)

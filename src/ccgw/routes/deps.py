@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ccgw.auth import Identity, presented_key
-from ccgw.gateway import Call, Gateway, StreamFormat, respond
+from ccgw.gateway import Call, Gateway, StreamFormat, respond, until_disconnect
 from ccgw.relay import Translator
 from ccgw.translate.common import Context, UpstreamRequest
 from ccgw.web import read_json, request_id
@@ -75,10 +75,21 @@ class Dialect:
 
 
 async def serve(request: Request, dialect: Dialect) -> Response:
-    """The path of every model request: parse, resolve, translate, open, answer."""
+    """The path of every model request: parse, resolve, translate, open, answer.
+
+    Once the body is read, a client that hangs up cancels the rest at once, whatever phase it is in
+    (fetching images, waiting for a silent upstream, collecting a non-streaming answer); a stream
+    that has started is watched by the streaming response itself.
+    """
     gateway, identity = caller(request)
     started = gateway.clock()
     body = await read_json(request, dialect.schema)
+    return await until_disconnect(request, _answer(request, dialect, gateway, identity, body, started))
+
+
+async def _answer(
+    request: Request, dialect: Dialect, gateway: Gateway, identity: Identity, body: dict[str, Any], started: float
+) -> Response:
     model = await gateway.catalog.resolve(body["model"])
     images = await gateway.images.fetch_all(dialect.image_urls(body))
     upstream = dialect.to_upstream(body, context(gateway, model.id, images))
