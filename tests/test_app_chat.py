@@ -217,7 +217,9 @@ def test_chat_validation_errors_are_openai_shaped_400(client: TestClient) -> Non
 @pytest.mark.parametrize(
     "content_type", ["application/x-www-form-urlencoded", "text/plain", "multipart/form-data; boundary=x", None]
 )
-def test_chat_body_not_declared_json_is_415(client: TestClient, upstream: respx.MockRouter, content_type: str | None) -> None:
+def test_chat_body_not_declared_json_is_415(
+    client: TestClient, upstream: respx.MockRouter, content_type: str | None
+) -> None:
     # A browser sends these three to any origin without a CORS preflight; JSON it cannot.
     headers = {"content-type": content_type} if content_type else {"content-type": ""}
     response = client.post("/v1/chat/completions", content=json.dumps(CHAT).encode(), headers=headers)
@@ -229,7 +231,9 @@ def test_chat_body_not_declared_json_is_415(client: TestClient, upstream: respx.
 
 def test_chat_json_content_types_accepted(client: TestClient) -> None:
     for kind in ("application/json", "application/json; charset=utf-8", "Application/JSON"):
-        response = client.post("/v1/chat/completions", content=json.dumps(CHAT).encode(), headers={"content-type": kind})
+        response = client.post(
+            "/v1/chat/completions", content=json.dumps(CHAT).encode(), headers={"content-type": kind}
+        )
         assert response.status_code == 200, kind
 
 

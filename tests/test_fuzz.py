@@ -148,7 +148,9 @@ def gateway() -> Iterator[Fuzzed]:
             image_resolver=_resolve,
             usage_path=Path(tmp) / "usage.json",
         )
-        with TestClient(app, base_url="http://localhost", headers={"Authorization": f"Bearer {LOCAL_KEY}", **JSON}) as client:
+        with TestClient(
+            app, base_url="http://localhost", headers={"Authorization": f"Bearer {LOCAL_KEY}", **JSON}
+        ) as client:
             fuzzed = Fuzzed(client)
             generate.mock(side_effect=fuzzed.generate)
             yield fuzzed

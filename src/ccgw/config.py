@@ -209,7 +209,8 @@ class Settings(_Frozen):
 
     def local_keys(self) -> tuple[LocalKey, ...]:
         """Every accepted client key; the single `api_key` is named "default"."""
-        single = (LocalKey(name="default", key=self.api_key),) if self.api_key else ()
+        # The single `api_key` is the owner's (the first run makes it): it sees every key's requests.
+        single = (LocalKey(name="default", key=self.api_key, admin=True),) if self.api_key else ()
         return single + self.api_keys
 
 

@@ -166,7 +166,8 @@ def check_restarted(gateway: Process, on_disk: dict[str, int], known_id: str | N
     usage = httpx.get(gateway.url + "/usage", timeout=10)
     assert usage.status_code == 200, usage.text
     assert usage.json()["total_requests"] == on_disk.get("total_requests", 0)
-    recent = httpx.get(gateway.url + "/usage/recent", params={"limit": 1000}, timeout=10)
+    owner = {"Authorization": f"Bearer {LOCAL_KEY}"}  # request ids are shown only to a key (this one sees all)
+    recent = httpx.get(gateway.url + "/usage/recent", params={"limit": 1000}, headers=owner, timeout=10)
     assert recent.status_code == 200, recent.text
     assert all(isinstance(entry, dict) and entry.get("request_id") for entry in recent.json()["requests"])
     if known_id is not None:
