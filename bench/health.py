@@ -94,7 +94,7 @@ CASES: Final = (
 class _Images(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
-    def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+    def do_GET(self) -> None:
         time.sleep(IMAGE_DELAY)
         self.send_response(200)
         self.send_header("Content-Type", "image/png")

@@ -18,6 +18,7 @@ untouched.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import socket
@@ -157,7 +158,5 @@ def serve(app: Any, settings: Settings, sock: socket.socket) -> None:
         timeout_keep_alive=max(1, round(limits.keepalive_timeout)),
         timeout_graceful_shutdown=settings.shutdown_grace,
     )
-    try:
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the signal it stopped on, once shut down
         uvicorn.Server(config).run(sockets=[sock])
-    except KeyboardInterrupt:  # uvicorn re-raises the signal it stopped on, once shut down cleanly
-        pass

@@ -53,7 +53,7 @@ def _closed_within(sock: socket.socket, seconds: float) -> tuple[bool, bytes]:
         while chunk := sock.recv(65536):
             received += chunk
         return True, received
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         return False, received
     except ConnectionResetError:
         return True, received
