@@ -106,8 +106,13 @@ class _Images(BaseHTTPRequestHandler):
         pass
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client that gave up on an image (the gateway cancelled it) is not news
+
+
 def _image_server() -> tuple[ThreadingHTTPServer, str]:
-    server = ThreadingHTTPServer((HOST, 0), _Images)
+    server = _QuietServer((HOST, 0), _Images)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://{HOST}:{server.server_address[1]}"

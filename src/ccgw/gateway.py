@@ -23,7 +23,7 @@ import httpx
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from ccgw import errors, limits
+from ccgw import bulk, errors, limits
 from ccgw.accounts import Account, AccountPool, account_level
 from ccgw.auth import Identity, KeyRing
 from ccgw.catalog import Catalog
@@ -60,6 +60,7 @@ class Call:
     endpoint: str
     model: str
     started: float
+    large: bool = False  # a big body: its envelope is encoded in pieces, in a thread (see ccgw.bulk)
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,7 +248,9 @@ class Gateway:
         )
 
     async def _start(self, request: UpstreamRequest, call: Call, account: Account, thread: str) -> TurnGroup:
-        generate = functools.partial(self.upstream.generate, request.params, thread=thread, api_key=account.api_key)
+        generate = functools.partial(
+            self.upstream.generate, request.params, thread=thread, api_key=account.api_key, large=call.large
+        )
         opened: list[GenerateStream | BaseException]
         if request.n == 1:  # no gather (and its tasks) for the common case
             try:
@@ -321,8 +324,8 @@ async def _nothing() -> None:
 def _conversation_seed(key_name: str, params: dict[str, Any]) -> str:
     """Same key, model, system prompt and first message ⇒ same conversation (and thread id)."""
     messages = params.get("messages") or []
-    first = dumps(messages[0])[:4096] if messages else b""
-    system = str(params.get("system", ""))[:4096].encode()
+    first = dumps(bulk.clip(messages[0], 4096))[:4096] if messages else b""  # clipped: a message may be 49 MB
+    system = str(bulk.clip(params.get("system", ""), 4096))[:4096].encode()
     digest = hashlib.sha256(b"\0".join([key_name.encode(), str(params.get("model")).encode(), system, first]))
     return digest.hexdigest()
 

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
+from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
+from ccgw import bulk
 from ccgw.auth import Identity, presented_key
 from ccgw.gateway import Call, Gateway, StreamFormat, respond, until_disconnect
 from ccgw.relay import Translator
 from ccgw.translate.common import Context, UpstreamRequest
-from ccgw.web import read_json, request_id
+from ccgw.web import read_body, read_json, request_id
+
+T = TypeVar("T")
 
 # Dependencies are `async def` on purpose: FastAPI runs plain `def` dependencies in a thread pool,
 # which costs more than the whole rest of a small request.
@@ -50,6 +55,13 @@ def body_schema(name: str) -> dict[str, Any]:
     }
 
 
+async def offload(large: bool, work: Callable[..., T], *args: Any) -> T:
+    """`work(*args)`; for a big body in a worker thread (pure Python walks over it: the GIL is shared)."""
+    if large:
+        return await asyncio.to_thread(work, *args)
+    return work(*args)
+
+
 def context(gateway: Gateway, model: str, images: dict[str, str]) -> Context:
     return Context(
         model=model,
@@ -83,18 +95,66 @@ async def serve(request: Request, dialect: Dialect) -> Response:
     """
     gateway, identity = caller(request)
     started = gateway.clock()
-    body = await read_json(request, dialect.schema)
-    return await until_disconnect(request, _answer(request, dialect, gateway, identity, body, started))
+    if not await is_large(request):
+        body = await read_json(request, dialect.schema)
+        return await until_disconnect(request, _answer(request, dialect, gateway, identity, body, started, False))
+    pause = gc_pause()
+    garbage: list[Any] = []
+    try:
+        body = await read_json(request, dialect.schema)
+        garbage.append(body)
+        response = await until_disconnect(
+            request, _answer(request, dialect, gateway, identity, body, started, True, garbage)
+        )
+    except BaseException:
+        free_later(pause, garbage)
+        raise
+    if isinstance(response, StreamingResponse):  # the stream may still read the request (echoes, tool ids)
+        response.background = BackgroundTask(asyncio.to_thread, bulk.release, pause, *garbage)
+    else:
+        free_later(pause, garbage)
+    return response
+
+
+def gc_pause() -> bulk.GCPause:
+    """Pause the collector for a big request (see `bulk.GCPause`); it resumes by itself at the latest later."""
+    pause = bulk.GCPause()
+    asyncio.get_running_loop().call_later(bulk.GC_PAUSE_LIMIT, pause.end)
+    return pause
+
+
+def free_later(pause: bulk.GCPause, garbage: list[Any]) -> None:
+    """Free a big request's trees in a worker thread, a slice at a time, then end its GC pause."""
+    asyncio.get_running_loop().run_in_executor(None, bulk.release, pause, *garbage)
+    garbage.clear()
+
+
+async def is_large(request: Request) -> bool:
+    """Whether the body is big enough to be worked on in pieces, off the event loop (see ccgw.bulk)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) < bulk.BIG_BODY:
+        return False
+    return len(await read_body(request)) >= bulk.BIG_BODY
 
 
 async def _answer(
-    request: Request, dialect: Dialect, gateway: Gateway, identity: Identity, body: dict[str, Any], started: float
+    request: Request,
+    dialect: Dialect,
+    gateway: Gateway,
+    identity: Identity,
+    body: dict[str, Any],
+    started: float,
+    large: bool,
+    garbage: list[Any] | None = None,
 ) -> Response:
     model = await gateway.catalog.resolve(body["model"])
-    images = await gateway.images.fetch_all(dialect.image_urls(body))
-    upstream = dialect.to_upstream(body, context(gateway, model.id, images))
+    images = await gateway.images.fetch_all(await offload(large, dialect.image_urls, body))
+    upstream = await offload(large, dialect.to_upstream, body, context(gateway, model.id, images))
+    if garbage is not None:
+        garbage.append(upstream.params)
     rid = request_id(request)
-    group = await gateway.open(upstream, Call(rid, identity, dialect.endpoint, model.id, started))
+    call = Call(rid, identity, dialect.endpoint, model.id, started, large=large)
+    group = await gateway.open(upstream, call)
     return await respond(
         gateway,
         request,
