@@ -192,15 +192,18 @@ def _string(raw: bytes | bytearray, start: int, end: int) -> str:
     pieces: list[str] = []
     at, stop = start + 1, end - 1
     while at < stop:
-        cut = min(at + PIECE, stop)
-        for _ in range(16):  # back off a cut inside an escape, a surrogate pair or a UTF-8 sequence
+        target = min(at + PIECE, stop)
+        # A cut inside an escape, a surrogate pair or a UTF-8 sequence does not decode: move it a little.
+        for cut in (
+            target,
+            *range(target - 1, max(at, target - 16), -1),
+            *range(target + 1, min(stop, target + 16) + 1),
+        ):
             try:
                 pieces.append(_loads(b'"' + raw[at:cut] + b'"'))
                 break
             except ValueError:
-                if cut == stop:
-                    raise BulkJSONError(f"invalid string at bytes {start}–{end}") from None
-                cut -= 1
+                continue
         else:
             raise BulkJSONError(f"invalid string at bytes {start}–{end}")
         at = cut
