@@ -196,14 +196,15 @@ def test_fetch_all_first_failure_cancels_the_others() -> None:
         urls = [f"http://img.example/{i}.png" for i in range(5)] + ["http://img.example/bad.png"]
         with pytest.raises(InvalidRequestError, match="HTTP 404"):
             await images.fetch_all(urls)
-        await asyncio.sleep(0)  # anything left running would still be sleeping here
+        await asyncio.sleep(0)
+        # Checked here, while the loop runs: anything left behind would still be sleeping now.
+        assert started and sorted(cancelled) == sorted(started)
 
     async def bounded() -> None:
         async with asyncio.timeout(5):
             await scenario()
 
     run(bounded())
-    assert started and sorted(cancelled) == sorted(started)
 
 
 def test_fetch_all_each_batch_gets_a_pool_that_dies_with_it() -> None:
