@@ -17,15 +17,16 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from ccgw import bulk
+from ccgw.bulk import sizes
 from ccgw.schemas import ChatCompletionRequest, MessagesRequest
 
 
 @pytest.fixture(autouse=True)
 def tiny_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bulk, "SMALL", 24)
-    monkeypatch.setattr(bulk, "PIECE", 8)
-    monkeypatch.setattr(bulk, "BATCH", 3)
-    monkeypatch.setattr(bulk, "SLICE", 2)
+    monkeypatch.setattr(sizes, "SMALL", 24)
+    monkeypatch.setattr(sizes, "PIECE", 8)
+    monkeypatch.setattr(sizes, "BATCH", 3)
+    monkeypatch.setattr(sizes, "SLICE", 2)
 
 
 text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40)

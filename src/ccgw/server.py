@@ -147,9 +147,36 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+def raise_file_limit(connections: int) -> None:
+    """Let the process hold `connections` client sockets and an upstream socket for each.
+
+    The usual soft limit (1,024) is below that; the hard limit usually is not. If it is, say so once:
+    past the limit `accept()` fails and new clients hang instead of getting the clear 503.
+    """
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on Windows
+        return
+    needed = 2 * connections + 256
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        log.warning(
+            "the open-file limit (%d) is below what server.max_connections=%d needs (%d); lower it or raise the limit",
+            soft,
+            connections,
+            needed,
+        )
+
+
 def serve(app: Any, settings: Settings, sock: socket.socket) -> None:
     """Run uvicorn on `sock` until SIGTERM/SIGINT."""
     limits = settings.server
+    raise_file_limit(limits.max_connections)
     config = uvicorn.Config(
         app,
         http=protocol_for(limits),
