@@ -42,7 +42,7 @@ documents = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(documents, st.sampled_from([None, 2]))
 def test_bulk_loads_and_dumps_match_orjson(document: Any, indent: int | None) -> None:
     raw = json.dumps(document, indent=indent, ensure_ascii=False).encode() if indent else orjson.dumps(document)
