@@ -18,6 +18,7 @@ from ccgw.jsonutil import dumps
 UPSTREAM = "https://cc.test"
 LOCAL_KEY = "ccgw-test-key-0123456789"
 UPSTREAM_KEY = "user_testkey_abcdefghijklmnopqrstuvwxyz"
+JSON = {"Content-Type": "application/json"}  # what every real client sends with a body
 
 CATALOG = {
     "object": "list",
@@ -129,7 +130,7 @@ def app_factory(upstream: respx.MockRouter, tmp_path: Path) -> Iterator[Any]:
             usage_path=tmp_path / "usage.json",
             **kwargs,
         )
-        client = TestClient(app, headers={"Authorization": f"Bearer {LOCAL_KEY}"})
+        client = TestClient(app, base_url="http://localhost", headers={"Authorization": f"Bearer {LOCAL_KEY}", **JSON})
         client.__enter__()
         clients.append(client)
         return client

@@ -114,7 +114,7 @@ def test_accounting_answer_waits_for_its_commit(upstream: respx.MockRouter, tmp_
             store.db = gated = GatedDatabase(store.db)
             transport = httpx.ASGITransport(app=app)
             headers = {"Authorization": f"Bearer {LOCAL_KEY}"}
-            async with httpx.AsyncClient(transport=transport, base_url="http://test", headers=headers) as http:
+            async with httpx.AsyncClient(transport=transport, base_url="http://localhost", headers=headers) as http:
                 for body in (CHAT, {**CHAT, "stream": True}):
                     gated.gate.clear()
                     answer = asyncio.ensure_future(http.post("/v1/chat/completions", json=body))

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 import httpx
+import pytest
 import respx
 from fastapi.testclient import TestClient
 from tests.conftest import UPSTREAM, UPSTREAM_KEY, USAGE, chunked, make_settings, ndjson, sse_payloads, text_answer
@@ -236,13 +237,27 @@ def test_chat_validation_errors_are_openai_shaped_400(client: TestClient) -> Non
         assert "detail" not in response.json()
 
 
-def test_chat_form_content_type_still_parsed_as_json(client: TestClient) -> None:
-    response = client.post(
-        "/v1/chat/completions",
-        content=json.dumps(CHAT).encode(),
-        headers={"content-type": "application/x-www-form-urlencoded"},
-    )
-    assert response.status_code == 200
+@pytest.mark.parametrize(
+    "content_type", ["application/x-www-form-urlencoded", "text/plain", "multipart/form-data; boundary=x", None]
+)
+def test_chat_body_not_declared_json_is_415(
+    client: TestClient, upstream: respx.MockRouter, content_type: str | None
+) -> None:
+    # A browser sends these three to any origin without a CORS preflight; JSON it cannot.
+    headers = {"content-type": content_type} if content_type else {"content-type": ""}
+    response = client.post("/v1/chat/completions", content=json.dumps(CHAT).encode(), headers=headers)
+    assert response.status_code == 415
+    assert response.json()["error"]["code"] == "unsupported_media_type"
+    assert "Content-Type: application/json" in response.json()["error"]["message"]
+    assert not upstream["generate"].called
+
+
+def test_chat_json_content_types_accepted(client: TestClient) -> None:
+    for kind in ("application/json", "application/json; charset=utf-8", "Application/JSON"):
+        response = client.post(
+            "/v1/chat/completions", content=json.dumps(CHAT).encode(), headers={"content-type": kind}
+        )
+        assert response.status_code == 200, kind
 
 
 def test_auth_missing_wrong_and_x_api_key(client: TestClient) -> None:

@@ -131,7 +131,7 @@ def test_config_example_documents_every_key_and_parses() -> None:
     assert settings.port == 11434
     for name in Settings.model_fields:
         assert f"{name}:" in text, name
-    for section in ("commandcode", "timeouts", "images", "retries"):
+    for section in ("commandcode", "timeouts", "images", "retries", "server"):
         model = type(getattr(settings, section))
         for name in model.model_fields:
             assert f"{name}:" in text, f"{section}.{name}"

@@ -42,6 +42,7 @@ from schemathesis.core import NotSet
 from tests.conftest import (
     CATALOG,
     CREDITS,
+    JSON,
     LOCAL_KEY,
     UPSTREAM,
     UPSTREAM_KEY,
@@ -149,7 +150,9 @@ def gateway() -> Iterator[Fuzzed]:
             image_resolver=_resolve,
             usage_path=Path(tmp) / "usage.json",
         )
-        with TestClient(app, headers={"Authorization": f"Bearer {LOCAL_KEY}"}) as client:
+        with TestClient(
+            app, base_url="http://localhost", headers={"Authorization": f"Bearer {LOCAL_KEY}", **JSON}
+        ) as client:
             fuzzed = Fuzzed(client)
             generate.mock(side_effect=fuzzed.generate)
             yield fuzzed

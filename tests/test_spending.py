@@ -209,7 +209,7 @@ def test_keys_reloaded_from_config_without_restart(
     )
     import argparse
 
-    with TestClient(app) as client:
+    with TestClient(app, base_url="http://localhost") as client:
         key = add(config, argparse.Namespace(name="fresh", models=None, **dict.fromkeys(
             ["rpm", "requests_per_hour", "requests_per_day", "requests_per_month", "budget_usd_per_day", "budget_usd_per_month"]
         )))  # fmt: skip

@@ -13,13 +13,14 @@ import aiohttp
 import httpx
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from httpx_aiohttp import AiohttpTransport
 from starlette.exceptions import HTTPException
-from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
-from starlette.responses import Response
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import HTMLResponse, Response
 
 from ccgw import errors, rejections
+from ccgw.browser import CORS, HostCheck, cors_options, html_headers
 from ccgw.config import Settings
 from ccgw.embeddings import EmbeddingsForwarder
 from ccgw.gateway import ClientDisconnected, Gateway
@@ -112,21 +113,18 @@ def create_app(
                 await app.state.embeddings.aclose()
                 await store.close()
 
-    app = FastAPI(title="ccgw", version="0.1.0", lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    app = FastAPI(title="ccgw", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     _install_error_handlers(app)
     app.include_router(ops.router)
     app.include_router(openai.router)
     app.include_router(anthropic.router)
     app.include_router(gemini.router)
     app.include_router(embeddings.router)
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=list(settings.cors_origins),
-        allow_methods=["*"],
-        allow_headers=["*"],
-        expose_headers=["x-request-id", "retry-after"],
-    )
-    app.add_middleware(EdgeMiddleware, body_limit=settings.max_body_bytes, on_reject=rejections.note)
+    if settings.docs:
+        _add_docs(app)
+    app.add_middleware(CORS, **cors_options(settings))
+    hosts = HostCheck(settings.host, settings.allowed_hosts)
+    app.add_middleware(EdgeMiddleware, body_limit=settings.max_body_bytes, hosts=hosts, on_reject=rejections.note)
     _register_schemas(app)
     return app
 
@@ -136,6 +134,22 @@ async def _refused(request: Request, exc: errors.GatewayError) -> Response:
     if recorder is not None:
         await recorder.store.settle()  # the refusal is an answer too: in the ledger before it goes out
     return error_response(exc, request.url.path, request_protocol(request))
+
+
+# Swagger UI's page loads its script and styles from a CDN; only when `docs: true`, and nothing else.
+_DOCS_CSP = (
+    "default-src 'none'; script-src 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'unsafe-inline' https://cdn.jsdelivr.net; img-src data: https://fastapi.tiangolo.com; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'"
+)
+
+
+def _add_docs(app: FastAPI) -> None:
+    async def docs() -> HTMLResponse:
+        page = get_swagger_ui_html(openapi_url="/openapi.json", title="ccgw API")
+        return HTMLResponse(page.body, headers=html_headers(_DOCS_CSP))
+
+    app.add_api_route("/docs", docs, methods=["GET"], include_in_schema=False)
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -161,7 +175,9 @@ def _install_error_handlers(app: FastAPI) -> None:
         return await _refused(request, mapped)
 
     async def disconnected(request: Request, exc: Exception) -> Response:
-        return Response(status_code=499)  # nobody is listening; nginx's "client closed request"
+        # Nobody is listening (a stopped upload, a closed tab): worth a debug line, not a traceback.
+        log.debug("client hung up: %s %s (request %s)", request.method, request.url.path, request_id(request))
+        return Response(status_code=499)  # nginx's "client closed request"
 
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error in %s %s (request %s)", request.method, request.url.path, request_id(request))
@@ -172,6 +188,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(ClientDisconnected, disconnected)
+    app.add_exception_handler(ClientDisconnect, disconnected)
     app.add_exception_handler(Exception, unexpected)
 
 

@@ -6,7 +6,12 @@ for elsewhere. Nothing here logs a key or the query string that may carry one.
 
 Keys are compared by their SHA-256, so a key stored only as a digest (`key_sha256`) works like one
 stored as is. The ring re-reads the config file when it changes (checked at most once a second), so
-`python app.py keys add/revoke` takes effect in a running gateway without a restart.
+`python app.py keys add/revoke` takes effect in a running gateway without a restart; whoever else
+needs the new settings (the upstream accounts) gets them through `on_reload`.
+
+With no key configured the ring fails closed: every request gets 401 saying how to add a key. Only
+`allow_unauthenticated` (accepted only on a loopback address) opens it, and a reload can close it
+again but never open it.
 """
 
 from __future__ import annotations
@@ -21,13 +26,17 @@ from pathlib import Path
 
 from starlette.requests import HTTPConnection
 
-from ccgw.config import ConfigError, LocalKey, load_settings
+from ccgw.config import ConfigError, LocalKey, Settings, load_settings
 from ccgw.errors import AuthenticationError, protocol_for_path
 
 log = logging.getLogger("ccgw.auth")
 
 ANONYMOUS = "anonymous"
 RELOAD_CHECK_SECONDS = 1.0
+NO_KEY_HELP = (
+    "ccgw has no local API key configured, so it refuses every request. Add one with "
+    "'python app.py keys add NAME' (or set api_key in config.yaml); a running gateway picks it up within a second"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +45,11 @@ class Identity:
 
     name: str
     key: LocalKey | None = None
+
+    @property
+    def admin(self) -> bool:
+        """May see every key's requests (a key marked `admin`, or anyone on an open gateway)."""
+        return self.key is None or self.key.admin
 
 
 def presented_key(request: HTTPConnection) -> str | None:
@@ -66,9 +80,17 @@ def is_google_request(request: HTTPConnection) -> bool:
 
 class KeyRing:
     def __init__(
-        self, keys: Iterable[LocalKey], *, config_path: Path | None = None, clock: Callable[[], float] = time.monotonic
+        self,
+        keys: Iterable[LocalKey],
+        *,
+        config_path: Path | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        allow_unauthenticated: bool = False,
+        on_reload: Callable[[Settings], None] | None = None,
     ) -> None:
         self._set(keys)
+        self._open = allow_unauthenticated
+        self._on_reload = on_reload
         self._path = config_path
         self._clock = clock
         self._checked_at = clock()
@@ -98,7 +120,12 @@ class KeyRing:
             log.warning("config changed but cannot be read; keeping the previous keys: %s", exc)
             return
         self._set(settings.local_keys())
+        self._open = self._open and settings.allow_unauthenticated
         log.info("local keys reloaded from %s (%d keys)", self._path, len(self._keys))
+        if not self._keys and not self._open:
+            log.warning("%s", NO_KEY_HELP)
+        if self._on_reload is not None:
+            self._on_reload(settings)
 
     @property
     def enabled(self) -> bool:
@@ -108,7 +135,9 @@ class KeyRing:
         """The identity for a presented key; raises :class:`AuthenticationError` otherwise."""
         self._reload_if_changed()
         if not self._keys:
-            return Identity(ANONYMOUS)
+            if self._open:
+                return Identity(ANONYMOUS)
+            raise AuthenticationError(NO_KEY_HELP, code="no_local_key")
         if not presented:
             raise AuthenticationError(
                 "Missing API key: send 'Authorization: Bearer <key>' or 'x-api-key: <key>' with a key from config.yaml"

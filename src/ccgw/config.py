@@ -9,8 +9,10 @@ adds ccgw's own keys. Unknown keys and wrong types stop start-up with one line n
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import os
+import re
 import secrets
 import sys
 from collections.abc import Mapping
@@ -70,6 +72,7 @@ class LocalKey(_Frozen):
     requests_per_month: int | None = Field(default=None, ge=1)
     budget_usd_per_day: float | None = Field(default=None, gt=0)
     budget_usd_per_month: float | None = Field(default=None, gt=0)
+    admin: bool = False  # may read every key's per-request usage (`/v1/usage/{id}`, `/usage/recent`)
 
     @model_validator(mode="after")
     def _one_secret(self) -> LocalKey:
@@ -136,6 +139,33 @@ class ImageSettings(_Frozen):
     max_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
     timeout: float = Field(default=15.0, gt=0)
     allow_private: bool = False
+    max_remote: int = Field(default=16, ge=0, le=10_000)  # remote image URLs per request; more get 400
+
+
+class ServerSettings(_Frozen):
+    """Limits of the HTTP server itself (see :mod:`ccgw.server`); none of them cuts a running stream."""
+
+    max_connections: int = Field(default=2000, ge=1)  # open client connections; more get 503 and are closed
+    max_header_bytes: int = Field(default=64 * 1024, ge=1024)  # request line and headers; more get 431
+    header_timeout: float = Field(default=10.0, gt=0)  # seconds to send the request line and headers
+    keepalive_timeout: float = Field(default=15.0, gt=0)  # seconds an idle connection is kept between requests
+
+
+LOOPBACK_NAMES = ("localhost",)
+
+# Browser origins allowed by default: pages served from this machine, on any port.
+LOCAL_ORIGINS = ("http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (a name or an address, IPv6 with or without brackets) is this machine only."""
+    host = host.strip().strip("[]").lower()
+    if host in LOOPBACK_NAMES or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class EmbeddingsSettings(_Frozen):
@@ -186,7 +216,11 @@ class Settings(_Frozen):
     images: ImageSettings = ImageSettings()
     embeddings: EmbeddingsSettings = EmbeddingsSettings()
     storage: StorageSettings = StorageSettings()
-    cors_origins: tuple[str, ...] = ("*",)
+    server: ServerSettings = ServerSettings()
+    cors_origins: tuple[str, ...] = LOCAL_ORIGINS
+    allowed_hosts: tuple[str, ...] = ()  # Host names served besides localhost, loopback and `host`; "*": any
+    allow_unauthenticated: bool = False  # serve without any local key (only on a loopback address)
+    docs: bool = False  # serve /docs (Swagger UI, whose script comes from a CDN)
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
 
     @model_validator(mode="after")
@@ -197,10 +231,44 @@ class Settings(_Frozen):
             raise ValueError(f"api_keys: duplicate name {duplicates[0]!r}")
         return self
 
+    @model_validator(mode="after")
+    def _open_only_on_loopback(self) -> Settings:
+        if self.allow_unauthenticated and not is_loopback(self.host):
+            raise ValueError(f"allow_unauthenticated: only allowed when host is a loopback address, not {self.host!r}")
+        return self
+
     def local_keys(self) -> tuple[LocalKey, ...]:
         """Every accepted client key; the single `api_key` is named "default"."""
-        single = (LocalKey(name="default", key=self.api_key),) if self.api_key else ()
+        # The single `api_key` is the owner's (the first run makes it): it sees every key's requests.
+        single = (LocalKey(name="default", key=self.api_key, admin=True),) if self.api_key else ()
         return single + self.api_keys
+
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}")
+
+
+def expand_env(data: Any, environ: Mapping[str, str], where: str = "") -> Any:
+    """`data` with every `${VAR}` (or `${VAR:-default}`) in its strings replaced from `environ`.
+
+    A variable that is not set and has no default is a :class:`ConfigError` naming the key: taken
+    literally, `"${CCGW_API_KEY}"` would become a guessable key.
+    """
+    if isinstance(data, dict):
+        return {k: expand_env(v, environ, f"{where}.{k}" if where else str(k)) for k, v in data.items()}
+    if isinstance(data, list):
+        return [expand_env(v, environ, f"{where}[{i}]") for i, v in enumerate(data)]
+    if not isinstance(data, str) or "${" not in data:
+        return data
+
+    def value(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(3)
+        if name in environ:
+            return environ[name]
+        if match.group(2) is not None:
+            return default or ""
+        raise ConfigError(f"{where}: environment variable {name} is not set (write ${{{name}:-}} to allow empty)")
+
+    return _VAR.sub(value, data)
 
 
 def _describe(error: ValidationError) -> str:
@@ -259,10 +327,19 @@ def first_run_config(local_key: str) -> str:
     )
 
 
-def load_settings(path: Path, *, create: bool = True) -> tuple[Settings, str | None]:
-    """Load settings from `path`, writing a first-run file if it is missing.
+def read_config(path: Path, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The config file as a mapping, `${VAR}` expanded (not yet validated)."""
+    expanded: dict[str, Any] = expand_env(dict(_read_yaml(path)), os.environ if environ is None else environ)
+    return expanded
 
-    Returns the settings and, on first run, the freshly generated local key (to print once).
+
+def load_settings(
+    path: Path, *, create: bool = True, overrides: Mapping[str, Any] | None = None
+) -> tuple[Settings, str | None]:
+    """Load settings from `path`, writing a first-run file if it is missing and `create` is set.
+
+    `overrides` (command-line values) are validated with the file, like any key in it. Returns the
+    settings and, on first run, the freshly generated local key (to print once).
     """
     generated: str | None = None
     if not path.exists() and create:
@@ -272,7 +349,14 @@ def load_settings(path: Path, *, create: bool = True) -> tuple[Settings, str | N
             path.chmod(0o600)
         except OSError as exc:
             raise ConfigError(f"{path}: cannot write a first-run config ({exc.strerror or exc})") from None
-    return parse_settings(_read_yaml(path), source=str(path)), generated
+    elif not path.exists():
+        raise ConfigError(f"{path}: no such file (run without --config, or with --init, to create one)")
+    try:
+        data = read_config(path)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    data.update(overrides or {})
+    return parse_settings(data, source=str(path)), generated
 
 
 def _usable(value: str | None, placeholder_names: tuple[str, ...] = _ENV_KEYS) -> str | None:

@@ -10,11 +10,13 @@
     ├── NotFoundError                404  unknown model, route or request id
     ├── MethodNotAllowedError        405  a known route with the wrong method
     ├── PayloadTooLargeError         413  body or image over a cap
+    ├── UnsupportedMediaTypeError    415  a body that is not application/json
     ├── UpgradeRequiredError         426  a WebSocket was asked for: ccgw speaks HTTP only
     ├── RateLimitError               429  a limit was hit; carries Retry-After
     ├── UpstreamError                502  Command Code failed, answered nonsense or cut the stream
     │   └── UpstreamKeyRejectedError 502  Command Code refused the gateway's own key
-    ├── ServiceUnavailableError      503  no usable upstream key or account
+    ├── ServiceUnavailableError      503  no healthy account, or the server is full
+    │   └── UpstreamKeyMissingError  503  no Command Code key configured (not worth retrying)
     └── UpstreamTimeoutError         504  Command Code went silent
 
 Each class pins its HTTP status and its error type in each client protocol (OpenAI `type`, Anthropic
@@ -120,10 +122,19 @@ class PayloadTooLargeError(GatewayError):
     default_code = "request_too_large"
 
 
+class UnsupportedMediaTypeError(GatewayError):
+    status = 415
+    openai_type = "invalid_request_error"
+    anthropic_type = "invalid_request_error"
+    google_status = "INVALID_ARGUMENT"
+    default_code = "unsupported_media_type"
+
+
 class UpgradeRequiredError(GatewayError):
     status = 426
     openai_type = "invalid_request_error"
     anthropic_type = "invalid_request_error"
+    google_status = "FAILED_PRECONDITION"
     default_code = "websocket_not_supported"
 
 
@@ -156,6 +167,17 @@ class ServiceUnavailableError(GatewayError):
     anthropic_type = "overloaded_error"
     google_status = "UNAVAILABLE"
     default_code = "service_unavailable"
+
+
+class UpstreamKeyMissingError(ServiceUnavailableError):
+    """The gateway has no Command Code key: a retry cannot help, and nothing is overloaded."""
+
+    anthropic_type = "api_error"
+    default_code = "upstream_key_missing"
+
+    def headers(self) -> dict[str, str]:
+        # The OpenAI and Anthropic SDKs retry a 503 twice unless the answer says not to.
+        return {**super().headers(), "x-should-retry": "false"}
 
 
 class UpstreamTimeoutError(GatewayError):

@@ -27,11 +27,11 @@ import httpx
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from ccgw import errors, limits
+from ccgw import bulk, errors, limits
 from ccgw.accounts import Account, AccountPool, account_level, final_refusal
 from ccgw.auth import Identity, KeyRing
 from ccgw.catalog import Catalog
-from ccgw.config import Settings
+from ccgw.config import Settings, resolve_accounts
 from ccgw.images import ImageFetcher
 from ccgw.jsonutil import dumps
 from ccgw.metrics import Metrics
@@ -67,6 +67,7 @@ class Call:
     model: str
     started: float
     route: str = ""  # the request's path, for the log
+    large: bool = False  # a big body: its envelope is encoded in pieces, in a thread (see ccgw.bulk)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +98,12 @@ class Gateway:
         self.upstream = CommandCodeClient(http, transport, settings)
         self.images = images
         self.store = store
-        self.keys = KeyRing(settings.local_keys(), config_path=config_path)
+        self.keys = KeyRing(
+            settings.local_keys(),
+            config_path=config_path,
+            allow_unauthenticated=settings.allow_unauthenticated,
+            on_reload=self._config_changed,
+        )
         self.memory = ReasoningMemory(persist=store.remember)
         self._absent: dict[str, None] = {}  # tool-call ids the database had no reasoning for (bounded)
         self.metrics = Metrics()
@@ -117,6 +123,22 @@ class Gateway:
     def _account(self, name: str, key: str) -> Account:
         fetch = functools.partial(fetch_plan, self.upstream.get_json, key)
         return Account(name, key, PlanMonitor(fetch, ttl=self.settings.plan_cache_ttl, clock=self.clock))
+
+    def _config_changed(self, settings: Settings) -> None:
+        """The config file changed: use the Command Code key(s) it names now (accounts keep their state)."""
+        wanted, source = resolve_accounts(settings)
+        if wanted == [(a.name, a.api_key) for a in self.pool.accounts]:
+            return
+        current = {(a.name, a.api_key): a for a in self.pool.accounts}
+        accounts = [current.get(pair) or self._account(*pair) for pair in wanted]
+        for account in self.pool.accounts:
+            if account not in accounts:
+                account.plan.close()
+        for account in accounts:
+            if (account.name, account.api_key) not in current:
+                account.plan.refresh_soon()
+        self.pool.accounts = accounts
+        log.info("Command Code key(s) reloaded from %s (%d accounts)", source, len(accounts))
 
     @property
     def plan(self) -> PlanMonitor:
@@ -196,6 +218,9 @@ class Gateway:
     async def open(self, request: UpstreamRequest, call: Call) -> TurnGroup:
         """Admit the request, then open it upstream (:meth:`_open`); a reservation it still holds when
         that fails without a record (a cancellation, a bug) is released."""
+        if not self.pool.accounts:
+            # Refused before anything went upstream: neither an upstream failure nor a request to count.
+            raise errors.UpstreamKeyMissingError(NO_KEY_MESSAGE)
         await self.admit(call, request)
         try:
             return await self._open(request, call)
@@ -266,8 +291,6 @@ class Gateway:
     def _give_up(self, model: str, error: errors.GatewayError | None) -> errors.GatewayError:
         """The error a client gets when no attempt succeeded."""
         accounts = self.pool.accounts
-        if not accounts:
-            return errors.ServiceUnavailableError(NO_KEY_MESSAGE, code="upstream_key_missing")
         if error is not None and (len(accounts) == 1 or not account_level(error)):
             return error
         wait = self.pool.earliest_recovery(model)
@@ -281,7 +304,7 @@ class Gateway:
         )
 
     async def _start(self, request: UpstreamRequest, call: Call, account: Account, thread: str) -> TurnGroup:
-        generate = functools.partial(self.upstream.generate, thread=thread, api_key=account.api_key)
+        generate = functools.partial(self.upstream.generate, thread=thread, api_key=account.api_key, large=call.large)
         choices = request.choice_params()
         opened: list[GenerateStream | BaseException]
         if request.n == 1:  # no gather (and its tasks) for the common case
@@ -311,6 +334,9 @@ class Gateway:
             await group.settle(self.settings.timeouts.keepalive)
         except errors.GatewayError:
             group.retried = True  # its outcome is the retry's to report, not this group's
+            raise
+        except BaseException:  # the client hung up (cancelled) while the upstream was still silent
+            group.close()
             raise
         return group
 
@@ -391,8 +417,8 @@ async def _nothing() -> None:
 def _conversation_seed(key_name: str, params: dict[str, Any]) -> str:
     """Same key, model, system prompt and first message ⇒ same conversation (and thread id)."""
     messages = params.get("messages") or []
-    first = dumps(messages[0])[:4096] if messages else b""
-    system = str(params.get("system", ""))[:4096].encode()
+    first = dumps(bulk.clip(messages[0], 4096))[:4096] if messages else b""  # clipped: a message may be 49 MB
+    system = str(bulk.clip(params.get("system", ""), 4096))[:4096].encode()
     digest = hashlib.sha256(b"\0".join([key_name.encode(), str(params.get("model")).encode(), system, first]))
     return digest.hexdigest()
 
@@ -431,11 +457,14 @@ async def respond(
     fold: Callable[[list[dict[str, Any]]], dict[str, Any]],
     headers: dict[str, str] | None = None,
 ) -> Response:
-    """Answer as SSE or as one JSON document; upstream errors before the first byte are raised."""
+    """Answer as SSE or as one JSON document; upstream errors before the first byte are raised.
+
+    The caller watches for a hang-up until this returns (see :func:`until_disconnect`).
+    """
     try:
         if not stream:
             try:
-                frames = await until_disconnect(request, collect(group, translator, stages))
+                frames = await collect(group, translator, stages)  # `serve` notices a hang-up
             except errors.GatewayError:
                 group.close()
                 await gateway.durable(group)

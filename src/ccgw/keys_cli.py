@@ -11,13 +11,14 @@ import argparse
 import hashlib
 import io
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from ccgw.config import ConfigError, announce_first_run, load_settings, new_local_key, parse_settings
+from ccgw.config import ConfigError, announce_first_run, expand_env, load_settings, new_local_key, parse_settings
 from ccgw.storage.files import write_atomic
 
 LIMIT_OPTIONS = (
@@ -40,6 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     commands.add_parser("list", help="names, limits and usage of the local keys (never the keys)")
     revoke = commands.add_parser("revoke", help="remove a key")
     revoke.add_argument("name")
+    revoke.add_argument("--force", action="store_true", help="also revoke the last key (the gateway then refuses all)")
 
 
 def _yaml() -> YAML:
@@ -49,8 +51,8 @@ def _yaml() -> YAML:
     return yaml
 
 
-def _load(path: Path) -> CommentedMap:
-    settings, generated = load_settings(path)  # validates, and writes a first-run file if there is none
+def _load(path: Path, create: bool = True) -> CommentedMap:
+    settings, generated = load_settings(path, create=create)  # validates; a first-run file if asked
     if generated:
         announce_first_run(path, settings, generated)
     document = _yaml().load(path.read_text(encoding="utf-8")) or CommentedMap()
@@ -63,7 +65,8 @@ def _save(path: Path, document: CommentedMap) -> None:
     buffer = io.StringIO()
     _yaml().dump(document, buffer)
     text = buffer.getvalue()
-    parse_settings(_yaml().load(text), source=str(path))  # never write a file the gateway would refuse
+    # Never write a file the gateway would refuse (${VAR} expanded as the gateway will).
+    parse_settings(expand_env(_yaml().load(text), os.environ), source=str(path))
     write_atomic(path, text.encode())
     path.chmod(0o600)
 
@@ -73,8 +76,8 @@ def _names(document: CommentedMap) -> list[str]:
     return (["default"] if document.get("api_key") else []) + names
 
 
-def add(path: Path, args: argparse.Namespace) -> str:
-    document = _load(path)
+def add(path: Path, args: argparse.Namespace, create: bool = True) -> str:
+    document = _load(path, create)
     if args.name in _names(document):
         raise ConfigError(f"a key named {args.name!r} already exists; revoke it first or pick another name")
     key = new_local_key()
@@ -93,21 +96,25 @@ def add(path: Path, args: argparse.Namespace) -> str:
     return key
 
 
-def revoke(path: Path, name: str) -> None:
-    document = _load(path)
+def revoke(path: Path, name: str, *, force: bool = False, create: bool = True) -> None:
+    document = _load(path, create)
+    if name not in _names(document):
+        raise ConfigError(f"no key named {name!r} (see: python app.py keys list)")
+    if _names(document) == [name] and not force:
+        raise ConfigError(
+            f"{name!r} is the last local key: without one the gateway refuses every request. "
+            "Add another first (keys add NAME), or pass --force"
+        )
     if name == "default" and document.get("api_key"):
         del document["api_key"]
     else:
         keys = document.get("api_keys") or []
-        kept = [entry for entry in keys if entry.get("name") != name]
-        if len(kept) == len(keys):
-            raise ConfigError(f"no key named {name!r} (see: python app.py keys list)")
-        keys[:] = kept
+        keys[:] = [entry for entry in keys if entry.get("name") != name]
     _save(path, document)
 
 
-def listing(path: Path) -> list[dict[str, Any]]:
-    settings, generated = load_settings(path)
+def listing(path: Path, create: bool = True) -> list[dict[str, Any]]:
+    settings, generated = load_settings(path, create=create)
     if generated:
         announce_first_run(path, settings, generated)
     usage_path = Path(settings.usage_file)
@@ -135,17 +142,17 @@ def listing(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def run(path: Path, args: argparse.Namespace) -> int:
+def run(path: Path, args: argparse.Namespace, *, create: bool = True) -> int:
     if args.keys_command == "add":
-        key = add(path, args)
+        key = add(path, args, create)
         print(f"Added key {args.name!r} to {path}. It is shown only now; the file keeps its SHA-256:\n\n    {key}\n")
     elif args.keys_command == "revoke":
-        revoke(path, args.name)
+        revoke(path, args.name, force=args.force, create=create)
         print(f"Revoked key {args.name!r}; a running gateway refuses it within a second.")
     else:
-        rows = listing(path)
+        rows = listing(path, create)
         if not rows:
-            print("No local keys: any client that can reach the gateway may use it.")
+            print("No local keys: the gateway refuses every request until one is added (keys add NAME).")
         for row in rows:
             limits = ", ".join(f"{k}={v}" for k, v in row["limits"].items()) or "no limits"
             print(

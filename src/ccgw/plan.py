@@ -245,6 +245,11 @@ class PlanMonitor:
             seconds = (reset - now) if reset else UNKNOWN_RESET
         self._noted[name] = now + seconds
 
+    def close(self) -> None:
+        """Stop a refresh under way (the account is gone)."""
+        if self._task is not None:
+            self._task.cancel()
+
     async def aclose(self) -> None:
         if self._task is not None:
             self._task.cancel()

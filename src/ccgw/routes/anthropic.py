@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ccgw import sse
+from ccgw import bulk, sse
 from ccgw.auth import Identity
 from ccgw.gateway import Gateway, StreamFormat
-from ccgw.routes.deps import Dialect, body_schema, context, get_gateway, require_key, serve
+from ccgw.routes.deps import (
+    Dialect,
+    body_schema,
+    context,
+    free_later,
+    gc_pause,
+    get_gateway,
+    is_large,
+    require_key,
+    serve,
+)
 from ccgw.schemas import CountTokensRequest, MessagesRequest
 from ccgw.translate import messages_request
 from ccgw.translate.common import UpstreamRequest
@@ -45,9 +56,26 @@ async def count_tokens(
     gateway: Annotated[Gateway, Depends(get_gateway)],
     _: Annotated[Identity, Depends(require_key)],
 ) -> JSONResponse:
-    body = await read_json(request, CountTokensRequest)
-    request.scope["state"]["model"] = body["model"]  # for the ledger, should the request be refused
+    if not await is_large(request):
+        body = await read_json(request, CountTokensRequest)
+        request.scope["state"]["model"] = body["model"]  # for the ledger, should the request be refused
+        return JSONResponse({"input_tokens": _count(gateway, body)})
+    pause = gc_pause()  # pure Python, in a thread: the event loop keeps answering
+    garbage: list[Any] = []
+    try:
+        body = await read_json(request, CountTokensRequest)
+        request.scope["state"]["model"] = body["model"]
+        garbage.append(body)
+        return JSONResponse({"input_tokens": await asyncio.to_thread(_count, gateway, body, large=True)})
+    finally:
+        free_later(pause, garbage)
+
+
+def _count(gateway: Gateway, body: dict[str, Any], *, large: bool = False) -> int:
     # Images are priced, not fetched, and the model need not exist: Claude Code asks about its own names.
     images = dict.fromkeys(messages_request.remote_image_urls(body), _PLACEHOLDER_IMAGE)
-    upstream = messages_request.to_upstream(body, context(gateway, body["model"], images))
-    return JSONResponse({"input_tokens": estimate_tokens(upstream.params)})
+    params = messages_request.to_upstream(body, context(gateway, body["model"], images)).params
+    tokens = estimate_tokens(params)
+    if large:
+        bulk.dismantle(params)
+    return tokens

@@ -3,6 +3,9 @@
 `/usage`, `/usage/recent`, `/metrics` and `/dashboard` need no key unless `usage_requires_key` is
 set (they hold counts and names, never keys; ccgw listens on localhost by default, and
 cmdcode2apipy's `/usage` had no key). `/v1/usage/{request_id}` always needs one, like every `/v1` route.
+
+A request id is a key's own: `/v1/usage/{id}` answers only the key that made the request (or an
+`admin` key), and `/usage/recent` shows ids only to a key, and only its own.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from ccgw.auth import Identity, presented_key
-from ccgw.errors import NotFoundError, ServiceUnavailableError
+from ccgw.browser import html_headers
+from ccgw.errors import GatewayError, NotFoundError, ServiceUnavailableError
 from ccgw.gateway import Gateway
 from ccgw.routes.deps import gateway_of, get_gateway, require_key
 from ccgw.usage import iso
@@ -74,19 +78,40 @@ async def usage(gateway: Annotated[Gateway, Depends(get_gateway)]) -> JSONRespon
     return JSONResponse(tree)
 
 
+def _viewer(request: Request, gateway: Gateway) -> Identity | None:
+    """Who is looking, if they presented a valid key."""
+    try:
+        return gateway.keys.identify(presented_key(request))
+    except GatewayError:
+        return None
+
+
+def _owns(viewer: Identity | None, entry: dict[str, Any]) -> bool:
+    return viewer is not None and (viewer.admin or entry.get("key") == viewer.name)
+
+
 @router.get("/usage/recent", dependencies=[Depends(usage_access)])
 async def recent(
-    gateway: Annotated[Gateway, Depends(get_gateway)], limit: Annotated[int, Query(ge=1, le=1000)] = 50
+    request: Request,
+    gateway: Annotated[Gateway, Depends(get_gateway)],
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> JSONResponse:
-    return JSONResponse({"requests": await read_storage(gateway.store.recent(limit))})
+    entries = await read_storage(gateway.store.recent(limit))
+    viewer = _viewer(request, gateway)
+    for entry in entries:
+        if not _owns(viewer, entry):
+            entry.pop("request_id", None)
+    return JSONResponse({"requests": entries})
 
 
 @router.get("/v1/usage/{request_id}")
 async def request_usage(
-    request_id: str, gateway: Annotated[Gateway, Depends(get_gateway)], _: Annotated[Identity, Depends(require_key)]
+    request_id: str,
+    gateway: Annotated[Gateway, Depends(get_gateway)],
+    identity: Annotated[Identity, Depends(require_key)],
 ) -> JSONResponse:
     entry = await read_storage(gateway.store.lookup(request_id))
-    if entry is None:
+    if entry is None or not _owns(identity, entry):  # another key's request is as unknown as no request
         days = f"{gateway.settings.storage.ledger_days:g}"
         raise NotFoundError(f"No usage recorded for request {request_id!r} (ccgw keeps requests for {days} days)")
     prompt = int(entry.get("input_tokens", 0))
@@ -113,13 +138,13 @@ def _dashboard_page() -> str:
     return resources.files("ccgw.dashboard").joinpath("index.html").read_text(encoding="utf-8")
 
 
+_DASHBOARD_CSP = (
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+    "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'"
+)
+
+
 @router.get("/dashboard")
 async def dashboard() -> HTMLResponse:
     # No key here: the page asks for one itself when the JSON endpoints want it.
-    headers = {
-        "Cache-Control": "no-cache",
-        "X-Content-Type-Options": "nosniff",
-        "Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
-        "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'",
-    }
-    return HTMLResponse(_dashboard_page(), headers=headers)
+    return HTMLResponse(_dashboard_page(), headers=html_headers(_DASHBOARD_CSP))

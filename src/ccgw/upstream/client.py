@@ -16,7 +16,7 @@ from typing import Any, cast
 import aiohttp
 import httpx
 
-from ccgw import errors
+from ccgw import bulk, errors
 from ccgw.config import Settings
 from ccgw.jsonutil import dumps, loads
 from ccgw.silence import Silence
@@ -103,13 +103,19 @@ class CommandCodeClient:
         self._base = settings.commandcode.base_url
         self._generate_url = httpx.URL(f"{self._base}/alpha/generate")
 
-    async def generate(self, params: dict[str, Any], *, thread: str, api_key: str) -> GenerateStream:
-        """Open a generation; raise before returning if the upstream refuses it."""
+    async def generate(
+        self, params: dict[str, Any], *, thread: str, api_key: str, large: bool = False
+    ) -> GenerateStream:
+        """Open a generation; raise before returning if the upstream refuses it.
+
+        A `large` request's envelope is encoded in pieces in a thread, so the event loop keeps answering.
+        """
         timeouts = self._settings.timeouts
+        envelope = build_envelope(params, thread=thread)
         request = httpx.Request(
             "POST",
             self._generate_url,
-            content=dumps(build_envelope(params, thread=thread)),
+            content=await asyncio.to_thread(bulk.dumps, envelope) if large else dumps(envelope),
             headers=build_headers(
                 api_key, self._settings.commandcode.cli_version, thread, zdr=self._settings.commandcode.zdr
             ),
