@@ -7,6 +7,7 @@ in one network read leaves as one write.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Any, Protocol, cast
 
@@ -72,11 +73,18 @@ async def relay(
     keepalive: bytes,
     keepalive_every: float,
     trailer: bytes = b"",
+    error_gap: float = 0.0,
 ) -> AsyncIterator[bytes]:
-    """The SSE body. After a failure's error frame the stream simply ends (no trailer)."""
+    """The SSE body. After a failure's error frame the stream simply ends (no trailer).
+
+    With `error_gap`, the error frame (a failed translator's last frame) is written on its own, that
+    many seconds after any data written before it, so that a client reading the error cannot get it
+    in one read with that data (see `sse.GOOGLE_ERROR_GAP`).
+    """
     try:
         group.keep_alive(keepalive_every)
-        yield encode(translator.start())
+        sent = encode(translator.start())
+        yield sent
         while translator.failed is None:
             item = await group.next()
             if item is KEEPALIVE:
@@ -86,8 +94,18 @@ async def relay(
                 break
             index, batch = cast(Batch, item)
             frames = _translate(translator, stages, index, batch)
+            failed = translator.failed is not None  # set by the translator during this batch
+            if failed and error_gap and frames:
+                *frames, error = frames
+                if frames:
+                    sent = encode(frames)
+                    yield sent
+                if sent:
+                    await asyncio.sleep(error_gap)
+                frames = [error]
             if frames:
-                yield encode(frames)
+                sent = encode(frames)
+                yield sent
         if translator.failed is None:
             yield encode(translator.finish()) + trailer
     finally:
