@@ -33,7 +33,7 @@ CLIENTS = {
     "langchain-responses": "LangChain `ChatOpenAI(use_responses_api=True)`",
     "openai-agents": "openai-agents",
     "gemini-cli": "Gemini CLI",
-    "google-genai": "google-genai (Python SDK)",
+    "google-genai": "google-genai Python SDK",
 }
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
