@@ -682,6 +682,18 @@ async def test_inband_errors() -> None:
     assert (await run_scenario("inband_error_string")).events[-1] == {"type": "error", "error": "some string"}
 
 
+async def test_inband_error_pause_sends_more_text_and_the_error_in_one_later_chunk() -> None:
+    state = FakeState()
+    state.script.append("inband_error(pause=0.1)")
+    exchange = await drive(state, make_body())
+    sent = [(m["body"], t) for m, t in zip(exchange.messages, exchange.times, strict=True) if m.get("body")]
+    assert len(sent) == 2
+    (first, first_at), (second, second_at) = sent
+    assert b'"partial"' in first and b'"error"' not in first
+    assert second.count(b"\n") == 2 and b'" more"' in second and b'"type":"error"' in second
+    assert second_at - first_at >= 0.1
+
+
 async def test_zero_output() -> None:
     body = make_body()
     stream = await run_scenario("zero_output", body)

@@ -78,6 +78,7 @@ class StreamFormat:
     keepalive: bytes
     trailer: bytes = b""
     media_type: str = "text/event-stream"
+    error_gap: float = 0.0  # write a failure's error frame apart, this long after earlier data (Gemini SSE)
 
 
 class Gateway:
@@ -481,6 +482,7 @@ async def respond(
             keepalive_every=gateway.settings.timeouts.keepalive,
             trailer=fmt.trailer,
             before_end=functools.partial(gateway.durable, group),
+            error_gap=fmt.error_gap,
         )
         sse_headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **(headers or {})}
         return StreamingResponse(body, media_type=fmt.media_type, headers=sse_headers)

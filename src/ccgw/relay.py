@@ -7,6 +7,7 @@ in one network read leaves as one write.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any, Protocol, cast
 
@@ -77,15 +78,20 @@ async def relay(
     keepalive_every: float,
     trailer: bytes = b"",
     before_end: Callable[[], Awaitable[None]] | None = None,
+    error_gap: float = 0.0,
 ) -> AsyncIterator[bytes]:
     """The SSE body. After a failure's error frame the stream simply ends (no trailer).
 
     `before_end` is awaited before the frame that ends the stream (the last frame, or the error
     frame): the gateway waits there for the request's record to be committed.
+    With `error_gap`, the error frame (a failed translator's last frame) is written on its own, that
+    many seconds after any data written before it, so that a client reading the error cannot get it
+    in one read with that data (see `sse.GOOGLE_ERROR_GAP`).
     """
     try:
         group.keep_alive(keepalive_every)
-        yield encode(translator.start())
+        sent = encode(translator.start())
+        yield sent
         while translator.failed is None:
             item = await group.next()
             if item is KEEPALIVE:
@@ -95,11 +101,21 @@ async def relay(
                 break
             index, batch = cast(Batch, item)
             frames = _translate(translator, stages, index, batch)
-            if before_end is not None and _failed(translator):
-                group.close()  # the other choices end now, so the outcome can be recorded
-                await before_end()
+            if _failed(translator):
+                if before_end is not None:
+                    group.close()  # the other choices end now, so the outcome can be recorded
+                    await before_end()
+                if error_gap and frames:
+                    *frames, error = frames
+                    if frames:
+                        sent = encode(frames)
+                        yield sent
+                    if sent:
+                        await asyncio.sleep(error_gap)
+                    frames = [error]
             if frames:
-                yield encode(frames)
+                sent = encode(frames)
+                yield sent
         if translator.failed is None:
             last = encode(translator.finish()) + trailer  # encoded while the record commits
             if before_end is not None:

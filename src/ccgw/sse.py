@@ -36,6 +36,11 @@ def google_frames(payloads: Iterable[dict[str, Any]]) -> bytes:
 # Google's SSE parsers take every non-`data:` line for JSON (the Python SDK raises on a `: comment`), so
 # Gemini streams keep alive with a blank line, which every SSE parser skips.
 GOOGLE_KEEPALIVE = b"\n"
+# Seconds between a Gemini stream's last data and its error document. The JS SDK parses each network
+# read whole: an error that arrives in the same read as data before it is never recognised, and the
+# stream ends in "Incomplete JSON segment at the end" instead of the error (seen with Gemini CLI).
+# A write of its own is not enough, since the client may read both writes at once; a short pause is.
+GOOGLE_ERROR_GAP = 0.25
 
 
 class JSONArrayFrames:

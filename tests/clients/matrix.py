@@ -25,6 +25,8 @@ VERSIONED = {
     "langchain": ("langchain-openai",),
     "langchain-responses": ("langchain-openai",),
     "openai-agents": ("openai-agents",),
+    "gemini-cli": ("gemini-cli",),
+    "google-genai": ("google-genai",),
 }
 
 
@@ -63,6 +65,9 @@ VARIANTS = {
     "tool-search": "again with `ENABLE_TOOL_SEARCH=true` (a deferred tool loaded by ToolSearch)",
     "mcp": "again calling an MCP server's tool (a `namespace` tool)",
     "custom": "again with `gpt-5.6-luna`, whose tools come as `additional_tools` with a freeform `exec` tool",
+    "gemini-id": "again with one of its own ids (`-m gemini-3-flash-preview`), which the README's `model_aliases` map",
+    "session": "read from its session record (headless runs print no thoughts; its interactive UI shows them)",
+    "yolo": "again with `--yolo`, running a shell command (`run_shell_command`)",
 }
 
 

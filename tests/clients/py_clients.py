@@ -1,8 +1,8 @@
 """Python client driver for the client suite: `python py_clients.py CLIENT CASES IMAGE`.
 
 CLIENT: `langchain` (ChatOpenAI over chat completions), `langchain-responses` (ChatOpenAI with
-`use_responses_api=True`) or `agents` (openai-agents over the Responses API), each built as the
-README's recipe builds it. CASES: a JSON list of [name, kind, prompt], kind one of plain | stream |
+`use_responses_api=True`), `agents` (openai-agents over the Responses API) or `genai` (the
+google-genai SDK over the Gemini API), each built as the README's recipe builds it. CASES: a JSON list of [name, kind, prompt], kind one of plain | stream |
 reasoning | tools | image, run one after the other in this process (importing LangChain costs
 seconds). Prints one JSON line per case, with its `case` name: what the client returned, or the
 error it raised.
@@ -18,10 +18,11 @@ import sys
 import time
 from typing import Any
 
-BASE_URL = os.environ["CCGW_BASE_URL"] + "/v1"
+ROOT_URL = os.environ["CCGW_BASE_URL"]
+BASE_URL = ROOT_URL + "/v1"
 API_KEY = os.environ["CCGW_API_KEY"]
 MODEL = "deepseek/deepseek-v4-pro"
-VISION_MODEL = "deepseek/deepseek-v4-flash-vision-exp"  # V4 Pro takes text only: ccgw would send a note instead
+VISION = "deepseek/deepseek-v4-flash-vision-exp"  # deepseek-v4-pro takes text only
 
 
 def weather(city: str) -> str:
@@ -39,13 +40,8 @@ def langchain(case: str, prompt: str, image: str | None, responses: bool) -> dic
     from langchain_core.tools import tool
     from langchain_openai import ChatOpenAI
 
-    llm = ChatOpenAI(
-        model=VISION_MODEL if case == "image" else MODEL,
-        base_url=BASE_URL,
-        api_key=API_KEY,
-        max_retries=0,
-        use_responses_api=responses,
-    )
+    model = VISION if case == "image" else MODEL
+    llm = ChatOpenAI(model=model, base_url=BASE_URL, api_key=API_KEY, max_retries=0, use_responses_api=responses)
     if case == "stream":
         chunks = [chunk for chunk in llm.stream(prompt)]
         return {"text": "".join(c.text for c in chunks), "deltas": sum(1 for c in chunks if c.text)}
@@ -91,7 +87,7 @@ async def agents(case: str, prompt: str, image: str | None) -> dict[str, Any]:
 
     set_tracing_disabled(True)
     client = AsyncOpenAI(base_url=BASE_URL, api_key=API_KEY, max_retries=0)
-    model = OpenAIResponsesModel(model=VISION_MODEL if case == "image" else MODEL, openai_client=client)
+    model = OpenAIResponsesModel(model=VISION if case == "image" else MODEL, openai_client=client)
     tools = [function_tool(weather)] if case == "tools" else []
     agent = Agent(name="assistant", model=model, tools=tools, model_settings=ModelSettings())
     given: Any = prompt
@@ -120,13 +116,40 @@ async def agents(case: str, prompt: str, image: str | None) -> dict[str, Any]:
     return {"text": str(result.final_output), "reasoning": reasoning, "toolResults": outputs}
 
 
+def genai(case: str, prompt: str, image: str | None) -> dict[str, Any]:
+    from google import genai
+    from google.genai import types
+
+    client = genai.Client(api_key=API_KEY, http_options=types.HttpOptions(base_url=ROOT_URL))
+    if case == "stream":
+        texts = [chunk.text or "" for chunk in client.models.generate_content_stream(model=MODEL, contents=prompt)]
+        return {"text": "".join(texts), "deltas": sum(1 for t in texts if t)}
+    if case == "image":
+        with open(image or "", "rb") as handle:
+            picture = types.Part.from_bytes(data=handle.read(), mime_type="image/png")
+        return {"text": client.models.generate_content(model=VISION, contents=[prompt, picture]).text}
+    if case == "tools":  # automatic function calling: the SDK runs `weather` and sends its result back
+        config = types.GenerateContentConfig(tools=[weather])
+        reply = client.models.generate_content(model=MODEL, contents=prompt, config=config)
+        return {"text": reply.text, "steps": len(reply.automatic_function_calling_history or [])}
+    thinking = types.ThinkingConfig(include_thoughts=True) if case == "reasoning" else None
+    reply = client.models.generate_content(
+        model=MODEL, contents=prompt, config=types.GenerateContentConfig(thinking_config=thinking)
+    )
+    parts = reply.candidates[0].content.parts if reply.candidates and reply.candidates[0].content else None
+    return {"text": reply.text, "reasoning": "".join(p.text or "" for p in parts or [] if p.thought)}
+
+
 def run(client: str, case: str, prompt: str, image: str) -> dict[str, Any]:
     try:
+        if client == "genai":
+            return genai(case, prompt, image)
         if client == "agents":
             return asyncio.run(agents(case, prompt, image))
         return langchain(case, prompt, image, responses=client == "langchain-responses")
     except Exception as exc:
-        return {"error": str(exc)[:500], "name": type(exc).__name__, "status": getattr(exc, "status_code", None)}
+        status = getattr(exc, "status_code", None) or getattr(exc, "code", None)
+        return {"error": str(exc)[:500], "name": type(exc).__name__, "status": status}
 
 
 def main() -> None:

@@ -31,7 +31,7 @@ def test_readme_recipe_runs_as_written(recipe: str, client_run: Run) -> None:
 
 def test_readme_recipes_cover_every_client_section() -> None:
     assert {"claude-code", "codex", "opencode", "vercel-ai-sdk-openai", "vercel-ai-sdk-anthropic", "langchain",
-            "openai-agents"} <= set(recipes())  # fmt: skip
+            "openai-agents", "google-genai", "gemini-cli", "gemini-cli-settings", "gemini-cli-aliases"} <= set(recipes())  # fmt: skip
 
 
 def test_readme_client_matrix_matches_this_run(client_run: Run) -> None:

@@ -6,7 +6,8 @@ import sys
 import time
 from pathlib import Path
 
-from tests.clients.harness import Job, exports, localize, recipes, run_all
+from tests.clients.harness import README as PROJECT_README
+from tests.clients.harness import Job, exports, localize, recipe_markers, recipes, run_all
 from tests.clients.matrix import table
 
 README = """
@@ -31,6 +32,19 @@ def test_recipes_are_the_blocks_after_their_markers() -> None:
     found = recipes(README)
     assert list(found) == ["shell-one", "py"]
     assert found["py"] == ("python", 'print("hi")')
+
+
+def test_recipe_marker_without_a_block_right_after_it_is_no_recipe() -> None:
+    text = README + "<!-- recipe: prose-first -->\nSome words.\n```bash\nrun\n```\n"
+    assert recipe_markers(text) == ["shell-one", "py", "prose-first"]
+    assert "prose-first" not in recipes(text)
+
+
+def test_every_recipe_marker_in_the_readme_marks_a_recipe_the_suite_reads() -> None:
+    # A marker the parser skips would be a recipe the README calls tested and no run ever checks.
+    markers = recipe_markers(PROJECT_README.read_text())
+    assert sorted(markers) == sorted(recipes()), "each `<!-- recipe: NAME -->` must sit right above its fenced block"
+    assert len(markers) == len(set(markers)), "recipe names must be unique"
 
 
 def test_recipe_localized_and_exports_parsed() -> None:

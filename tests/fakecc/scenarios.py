@@ -40,7 +40,8 @@ class StreamPlan:
 
     ``usage`` is the ``totalUsage`` of the turn's (first) ``finish``, or None when the turn failed.
     ``stall`` keeps the connection silent after the last line; ``header_delay`` withholds even the
-    response headers; ``abort`` drops the connection instead of ending the body cleanly.
+    response headers; ``abort`` drops the connection instead of ending the body cleanly. With
+    ``split_at``, the body goes out in two chunks ``delay`` apart: the lines before it, then the rest.
     """
 
     lines: list[str]
@@ -51,6 +52,7 @@ class StreamPlan:
     framing: str = "ndjson"
     trailing_newline: bool = True
     abort: bool = False
+    split_at: int = 0
 
 
 Outcome = StreamPlan | HttpError
@@ -421,13 +423,21 @@ def truncated(ctx: RequestContext, o: Options) -> StreamPlan:
 
 
 def inband_error(ctx: RequestContext, o: Options) -> StreamPlan:
+    """Text, then an in-band error. ``pause=S``: the text goes out, and S seconds later more text
+    and the error together, in one chunk (an error in the middle of a stream, after a client has
+    had data, arriving in one network read with data before it)."""
     error = {
         "message": o.get_str("message", "providers are currently at capacity"),
         "statusCode": o.get_int("status", 429),
         "isRetryable": True,
     }
-    turn = Turn(ctx).start().text(["partial"], end=False).event({"type": "error", "error": error})
-    return plan(turn, o)
+    turn = Turn(ctx).start().text(["partial"], end=False)
+    split_at = len(turn.lines)
+    pause = o.get_float("pause", 0.0)
+    if pause:
+        turn.text_deltas_only([" more"])
+    turn.event({"type": "error", "error": error})
+    return plan(turn, o, delay=pause, split_at=split_at) if pause else plan(turn, o)
 
 
 def inband_error_prefix(ctx: RequestContext, o: Options) -> StreamPlan:

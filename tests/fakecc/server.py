@@ -72,7 +72,10 @@ class EventStream(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         plan, stats = self.plan, self.stats
         framed = frames(plan.lines, plan.framing, plan.trailing_newline)
-        chunks = [f.encode() for f in framed] if plan.delay else batches(framed)
+        if plan.split_at:
+            chunks = ["".join(framed[: plan.split_at]).encode(), "".join(framed[plan.split_at :]).encode()]
+        else:
+            chunks = [f.encode() for f in framed] if plan.delay else batches(framed)
         stats.streams_started += 1
         stats.active_streams += 1
         try:

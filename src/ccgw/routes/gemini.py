@@ -63,7 +63,7 @@ def _dialect(stream: bool, fmt: StreamFormat | Callable[[], StreamFormat]) -> Di
     )  # fmt: skip
 
 
-_SSE = StreamFormat(encode=sse.google_frames, keepalive=sse.GOOGLE_KEEPALIVE)
+_SSE = StreamFormat(encode=sse.google_frames, keepalive=sse.GOOGLE_KEEPALIVE, error_gap=sse.GOOGLE_ERROR_GAP)
 GENERATE = _dialect(False, _SSE)
 STREAM_SSE = _dialect(True, _SSE)
 STREAM_JSON = _dialect(True, _json_array)
