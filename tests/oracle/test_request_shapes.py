@@ -76,7 +76,7 @@ def gateway(tmp_path: Path) -> Iterator[tuple[TestClient, FakeState]]:
         transport=httpx.ASGITransport(app=create_fake_app(state)),
         usage_path=tmp_path / "usage.json",
     )
-    with TestClient(app, headers={"Authorization": f"Bearer {LOCAL_KEY}"}) as client:
+    with TestClient(app, base_url="http://localhost", headers={"Authorization": f"Bearer {LOCAL_KEY}"}) as client:
         yield client, state
 
 
