@@ -48,7 +48,7 @@ COUNTERS = (
     "reasoning_tokens",
     "cost_micro",
 )
-BREAKDOWNS = ("by_key", "by_model", "by_day", "by_hour")
+BREAKDOWNS = ("by_key", "by_model", "by_day", "by_hour", "by_account", "by_path")
 HOURS_KEPT = 7 * 24
 LEDGER_KEEP = 10_000
 LEDGER_COMPACT_BYTES = 2 * LEDGER_KEEP * 450  # ≈ twice the bytes of LEDGER_KEEP lines
@@ -79,6 +79,8 @@ class UsageRecord:
     ttft_ms: float | None = None
     at: float = 0.0
     upstream: bool = True  # False: refused by ccgw itself before anything went to Command Code
+    account: str = ""  # the Command Code account that served it ("" when none did)
+    path: str = ""  # its upstream path: "provider" (the Provider API) or "cli" (the CLI endpoint)
 
     def counters(self) -> dict[str, int]:
         if not self.upstream:
@@ -286,9 +288,12 @@ class UsageStore:
             ("by_model", record.model),
             ("by_day", moment["day_key"]),
             ("by_hour", moment["hour_key"]),
+            ("by_account", record.account),
+            ("by_path", record.path),
         )
         for name, label in labels:
-            _add(self._pending[name].setdefault(label, {}), counters)
+            if label or name not in ("by_account", "by_path"):  # a request no account served has neither
+                _add(self._pending[name].setdefault(label, {}), counters)
         if record.cost_micro:
             buckets = self._pending["limits"].setdefault(record.key, {})
             for label in bucket_labels(record.at).values():

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from ccgw.auth import Identity, presented_key
 from ccgw.gateway import Call, Gateway, StreamFormat, respond
 from ccgw.relay import Translator
-from ccgw.translate.common import Context, UpstreamRequest
+from ccgw.translate.common import ClientBody, Context, UpstreamRequest
 from ccgw.web import read_json, request_id
 
 log = logging.getLogger("ccgw.requests")
@@ -89,6 +89,7 @@ async def serve(request: Request, dialect: Dialect, *, model_name: str | None = 
     model = await gateway.catalog.resolve(model_name or body["model"])
     images = await gateway.images.fetch_all(dialect.image_urls(body))
     upstream = dialect.to_upstream(body, context(gateway, model.id, images))
+    upstream.client = ClientBody(dialect.endpoint, body, images)
     rid = request_id(request)
     headers = {dialect.id_header: rid} if dialect.id_header else {}
     if upstream.omitted_images:
