@@ -14,7 +14,16 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.e2e.harness import LOCAL_KEY, UPSTREAM_KEY, FakeControl, Process, free_port, start_gateway, write_config
+from tests.e2e.harness import (
+    LOCAL_KEY,
+    PROVIDER_KEY,
+    UPSTREAM_KEY,
+    FakeControl,
+    Process,
+    free_port,
+    start_gateway,
+    write_config,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -22,13 +31,14 @@ BACKUP_KEY = "user_e2e_backup_0123456789abcdefghij"
 HEADERS = {"Authorization": f"Bearer {LOCAL_KEY}"}
 
 
-@pytest.fixture(scope="module")
-def tight(tmp_path_factory: pytest.TempPathFactory, fake: Process) -> Iterator[Process]:
-    """Short timeouts and keep-alives, so hangs and silences show within seconds."""
+@pytest.fixture(scope="module", params=["cli", "provider"])
+def tight(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, fake: Process) -> Iterator[Process]:
+    """Short timeouts and keep-alives, so hangs and silences show within seconds (on either upstream path)."""
     workdir = tmp_path_factory.mktemp("tight")
     config = write_config(
         workdir,
         fake.url,
+        upstream_key=PROVIDER_KEY if request.param == "provider" else UPSTREAM_KEY,
         timeouts={"connect": 2, "first_event": 1.5, "idle": 1.5, "keepalive": 0.4},
         retries={"attempts": 1},
     )
