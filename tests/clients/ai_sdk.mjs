@@ -10,10 +10,12 @@ import { readFileSync } from "node:fs";
 const [provider, kase, prompt, image] = process.argv.slice(2);
 const baseURL = process.env.CCGW_BASE_URL; // the gateway's root, e.g. http://localhost:11434
 const apiKey = process.env.CCGW_API_KEY;
+// The image case asks a model that takes images (DeepSeek V4 Pro takes text only).
+const modelId = kase === "image" ? "deepseek/deepseek-v4-flash-vision-exp" : "deepseek/deepseek-v4-pro";
 const model =
   provider === "anthropic"
-    ? createAnthropic({ baseURL: `${baseURL}/v1`, apiKey })("deepseek/deepseek-v4-pro")
-    : createOpenAICompatible({ name: "ccgw", baseURL: `${baseURL}/v1`, apiKey })("deepseek/deepseek-v4-pro");
+    ? createAnthropic({ baseURL: `${baseURL}/v1`, apiKey })(modelId)
+    : createOpenAICompatible({ name: "ccgw", baseURL: `${baseURL}/v1`, apiKey })(modelId);
 
 const tools = {
   get_weather: tool({

@@ -21,6 +21,7 @@ from typing import Any
 BASE_URL = os.environ["CCGW_BASE_URL"] + "/v1"
 API_KEY = os.environ["CCGW_API_KEY"]
 MODEL = "deepseek/deepseek-v4-pro"
+VISION_MODEL = "deepseek/deepseek-v4-flash-vision-exp"  # the image cases: DeepSeek V4 Pro takes text only
 
 
 def weather(city: str) -> str:
@@ -38,7 +39,8 @@ def langchain(case: str, prompt: str, image: str | None, responses: bool) -> dic
     from langchain_core.tools import tool
     from langchain_openai import ChatOpenAI
 
-    llm = ChatOpenAI(model=MODEL, base_url=BASE_URL, api_key=API_KEY, max_retries=0, use_responses_api=responses)
+    model = VISION_MODEL if case == "image" else MODEL
+    llm = ChatOpenAI(model=model, base_url=BASE_URL, api_key=API_KEY, max_retries=0, use_responses_api=responses)
     if case == "stream":
         chunks = [chunk for chunk in llm.stream(prompt)]
         return {"text": "".join(c.text for c in chunks), "deltas": sum(1 for c in chunks if c.text)}
@@ -84,7 +86,7 @@ async def agents(case: str, prompt: str, image: str | None) -> dict[str, Any]:
 
     set_tracing_disabled(True)
     client = AsyncOpenAI(base_url=BASE_URL, api_key=API_KEY, max_retries=0)
-    model = OpenAIResponsesModel(model=MODEL, openai_client=client)
+    model = OpenAIResponsesModel(model=VISION_MODEL if case == "image" else MODEL, openai_client=client)
     tools = [function_tool(weather)] if case == "tools" else []
     agent = Agent(name="assistant", model=model, tools=tools, model_settings=ModelSettings())
     given: Any = prompt
