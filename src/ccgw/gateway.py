@@ -35,7 +35,6 @@ from ccgw.plan import PlanMonitor, fetch_plan
 from ccgw.reasoning_memory import ReasoningMemory
 from ccgw.relay import Stage, Translator, collect, relay
 from ccgw.translate.common import UpstreamRequest
-from ccgw.translate.provider_request import endpoint_for, provider_body
 from ccgw.translate.stops import StopFilter
 from ccgw.turns import TurnGroup
 from ccgw.upstream.access import Path as UpstreamPath
@@ -43,6 +42,7 @@ from ccgw.upstream.access import ProviderAccess
 from ccgw.upstream.client import NO_KEY_MESSAGE, CommandCodeClient, GenerateStream
 from ccgw.upstream.envelope import thread_id
 from ccgw.upstream.events import Usage
+from ccgw.upstream.paths import UpstreamPaths
 from ccgw.upstream.provider import ProviderClient
 from ccgw.usage import UsageRecord, UsageStore
 from ccgw.web import JSONResponse
@@ -111,6 +111,7 @@ class Gateway:
             exclude=settings.exclude_models,
             aliases=settings.model_aliases,
         )
+        self.paths = UpstreamPaths(self.upstream, self.provider, self.catalog.known, self.memory)
 
     def _account(self, name: str, key: str) -> Account:
         fetch = functools.partial(fetch_plan, self.upstream.get_json, key)
@@ -249,25 +250,10 @@ class Gateway:
             retry_after=wait,
         )
 
-    def _opener(
-        self, path: UpstreamPath, request: UpstreamRequest, model: str, account: Account, thread: str
-    ) -> Callable[[dict[str, Any]], Awaitable[GenerateStream]]:
-        """How one generation is opened on the account's path (the same stream vocabulary either way)."""
-        if path == "cli":
-            return functools.partial(self.upstream.generate, thread=thread, api_key=account.api_key)
-        known = self.catalog.known(model)
-        endpoint = endpoint_for(model, known.endpoints if known else ())
-
-        def open_provider(params: dict[str, Any]) -> Awaitable[GenerateStream]:
-            body = provider_body(request, params, endpoint, self.memory)
-            return self.provider.open(endpoint, body, api_key=account.api_key)
-
-        return open_provider
-
     async def _start(
         self, request: UpstreamRequest, call: Call, account: Account, path: UpstreamPath, thread: str
     ) -> TurnGroup:
-        generate = self._opener(path, request, call.model, account, thread)
+        generate = self.paths.opener(path, request, call.model, account.api_key, thread)
         choices = request.choice_params()
         opened: list[GenerateStream | BaseException]
         if request.n == 1:  # no gather (and its tasks) for the common case
