@@ -356,3 +356,17 @@ def test_native_messages_body_nearly_as_it_came() -> None:
         "output_config": {"effort": "high"},
         "stream": True,
     }
+
+
+def test_native_messages_body_no_thinking_when_a_tool_is_forced() -> None:
+    body = {
+        "model": "m",
+        "max_tokens": 100,
+        "thinking": {"type": "adaptive"},
+        "tool_choice": {"type": "tool", "name": "bash"},
+        "tools": [{"name": "bash", "input_schema": {"type": "object"}}],
+        "messages": [{"role": "user", "content": "go"}],
+    }
+    request = upstream(messages_request, body, "claude-sonnet-4-6")
+    sent = native_messages_body(body, request.params, images={})
+    assert "thinking" not in sent and sent["tool_choice"] == {"type": "tool", "name": "bash"}

@@ -52,9 +52,12 @@ def efforts(model: str) -> tuple[str, ...]:
 
 
 def apply_thinking(body: dict[str, Any], effort: str | None, wanted: bool) -> dict[str, Any]:
-    """Adaptive thinking, when asked for and the model has effort levels; then no sampling knobs it forbids."""
+    """Adaptive thinking, when asked for and the model has effort levels (and no tool use is forced, which
+    Claude refuses with thinking); then without the sampling knobs thinking forbids."""
     body = {k: v for k, v in body.items() if k not in ("thinking", "output_config")}
-    if not (wanted or effort) or not efforts(body["model"]):
+    choice = body.get("tool_choice")
+    forced = isinstance(choice, dict) and choice.get("type") in ("any", "tool")
+    if not (wanted or effort) or not efforts(body["model"]) or forced:
         return body
     body["thinking"] = {"type": "adaptive"}
     if effort:
