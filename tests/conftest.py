@@ -110,6 +110,8 @@ def upstream() -> Iterator[respx.MockRouter]:
     router.get("/provider/v1/models", name="models").mock(return_value=httpx.Response(200, json=CATALOG))
     router.get("/alpha/billing/credits", name="credits").mock(return_value=httpx.Response(200, json=CREDITS))
     router.get("/alpha/whoami", name="whoami").mock(return_value=httpx.Response(200, json=WHOAMI))
+    upgrade = {"error": {"message": "The Go plan has no API access", "code": "upgrade_required"}}
+    router.post("/provider/v1/chat/completions", name="provider").mock(return_value=httpx.Response(403, json=upgrade))
     router.post("/alpha/generate", name="generate").mock(
         return_value=httpx.Response(
             200, content=text_answer("Hello", ", world."), headers={"content-type": "text/event-stream"}

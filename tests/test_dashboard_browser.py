@@ -418,6 +418,8 @@ SNAPSHOT = """((ids) => {
     resets: text('#gauge-five-hour .reset'),
     totals: ['requests', 'failed', 'tokens', 'cost'].map((n) => text(`#total-${n} .big`)),
     statuses: [...document.querySelectorAll('#recent tbody tr')].map((tr) => tr.cells[4]?.textContent),
+    served: [...document.querySelectorAll('#recent tbody tr')].map((tr) => tr.cells[11]?.textContent),
+    accounts: [...document.querySelectorAll('#accounts li')].map((li) => li.textContent),
     errorPills: [...document.querySelectorAll('#recent .pill.err')].map((p) => getComputedStyle(p).color),
     okPills: [...document.querySelectorAll('#recent .pill.ok')].map((p) => getComputedStyle(p).color),
     updated: text('#updated-text'),
@@ -465,6 +467,12 @@ def test_dashboard_fixtures_renders_gauges_charts_table_and_screenshot(
     assert page["totals"][3] == f"${USAGE['cost_usd']:.2f}"
     assert page["statuses"] == [r["status"] for r in RECENT]
     assert len(page["statuses"]) == 30
+    paths = {"provider": "Provider API", "cli": "CLI endpoint"}
+    assert page["served"] == [f"{r['account']} · {paths[r['path']]}" for r in RECENT]
+    assert page["accounts"] == [
+        "personalCLI endpointno Provider API on this plan (upgrade_required)",
+        "workProvider APIthe plan has the Provider API",
+    ]
     assert len(page["errorPills"]) == 2 and len(page["okPills"]) == 28
     assert set(page["errorPills"]).isdisjoint(page["okPills"])
     assert page["updated"].startswith("updated") and page["banner"] is True

@@ -51,6 +51,7 @@ E2E_SECRETS = {
     "e2e local key": harness.LOCAL_KEY,
     "e2e probe key": harness.PROBE_KEY,
     "e2e upstream key": harness.UPSTREAM_KEY,
+    "e2e provider upstream key": harness.PROVIDER_KEY,
     "e2e backup upstream key": "user_e2e_backup_9876543210zyxwvutsrqponm",
 }
 SECRETS = {

@@ -230,9 +230,11 @@ def test_store_migrates_a_version_1_database_keeping_its_data(tmp_path: Path, st
     from ccgw.storage import database_url
     from ccgw.storage.database import open_database
 
-    async def go() -> tuple[int, dict[str, Any]]:
+    async def go() -> tuple[int, dict[str, Any], dict[str, Any] | None]:
         db = open_database(database_url(StorageSettings(url=storage_url), tmp_path / "usage.json"))
         await db.write(lambda conn: schema.migrate(conn, target=1))
+        for column in ("account", "path"):  # the ledger as version 1 made it, before version 3's columns
+            await db.write(lambda conn, c=column: conn.execute(schema.text(f"ALTER TABLE requests DROP COLUMN {c}")))
         await db.write(
             lambda conn: conn.execute(
                 schema.counters.insert().values(
@@ -245,14 +247,19 @@ def test_store_migrates_a_version_1_database_keeping_its_data(tmp_path: Path, st
         store = await opened(tmp_path, storage_url)
         version = await store.db.read(schema.current_version)
         has_v2 = await store.db.read(lambda conn: conn.dialect.has_table(conn, "account_state"))
+        store.record(record(9, account="work", path="provider"))
+        await store.durable()
+        served = await store.lookup("req_9")
         tree = await store.tree()
         await store.close()
         assert has_v2
-        return version, tree
+        return version, tree, served
 
-    version, tree = run(go())
-    assert version == schema.LATEST == 2
-    assert tree["total_requests"] == 7
+    version, tree, served = run(go())
+    assert version == schema.LATEST == 3
+    assert tree["total_requests"] == 8
+    assert served is not None and (served["account"], served["path"]) == ("work", "provider")
+    assert tree["by_account"]["work"]["total_requests"] == 1 and tree["by_path"]["provider"]["total_requests"] == 1
 
 
 def test_store_refuses_a_newer_schema_in_one_line(tmp_path: Path, storage_url: str) -> None:
@@ -271,7 +278,7 @@ def test_store_refuses_a_newer_schema_in_one_line(tmp_path: Path, storage_url: s
     run(bump())
     with pytest.raises(StorageStartError) as refused:
         check(StorageSettings(url=storage_url), tmp_path / "usage.json")
-    assert str(refused.value) == "the database has schema version 99; this ccgw knows up to 2"
+    assert str(refused.value) == "the database has schema version 99; this ccgw knows up to 3"
 
 
 LEGACY_TREE = {

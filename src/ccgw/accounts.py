@@ -24,6 +24,7 @@ from typing import Any
 
 from ccgw import errors
 from ccgw.plan import PlanMonitor
+from ccgw.upstream.access import ProviderAccess
 
 TRANSIENT_CAP = 60.0
 REFUSED_BASE = 300.0
@@ -37,6 +38,7 @@ class Account:
     name: str
     api_key: str
     plan: PlanMonitor
+    access: ProviderAccess  # which upstream path it takes (the Provider API or the CLI endpoint), and why
     cooldown_until: float = 0.0
     reason: str = ""
     failures: int = 0  # in a row, for the growing backoffs
@@ -153,6 +155,7 @@ class AccountPool:
                 "failures_in_a_row": a.failures,
                 "blocked_models": {m: round(u - now) for m, (u, _) in a.blocked_models.items() if u > now},
                 "plan": a.plan.public(),
+                "upstream": a.access.public(),
             }
             for a in self.accounts
         ]

@@ -36,6 +36,7 @@ class Model:
     id: str
     name: str = ""
     context_length: int | None = None
+    endpoints: tuple[str, ...] = ()  # the Provider API's `supported_endpoints` ("/chat/completions", "/messages")
 
     @property
     def owned_by(self) -> str:
@@ -78,11 +79,13 @@ def _parse(document: Any) -> list[Model]:
     for row in rows:
         if isinstance(row, dict) and isinstance(row.get("id"), str) and row["id"]:
             length = row.get("context_length")
+            endpoints = row.get("supported_endpoints")
             models.append(
                 Model(
                     id=row["id"],
                     name=str(row.get("name") or ""),
                     context_length=length if isinstance(length, int) and length > 0 else None,
+                    endpoints=tuple(e for e in endpoints if isinstance(e, str)) if isinstance(endpoints, list) else (),
                 )
             )
     return models
@@ -172,6 +175,10 @@ class Catalog:
         tail = lowered.rsplit("/", 1)[-1]
         matches = [m for m in self._models if m.id.lower().rsplit("/", 1)[-1] == tail]
         return matches[0] if len(matches) == 1 else None
+
+    def known(self, model_id: str) -> Model | None:
+        """The catalog's entry for a resolved id, as last fetched (no I/O)."""
+        return next((m for m in self._models if m.id == model_id), None)
 
     def _alias(self, name: str) -> str:
         lowered = name.lower()

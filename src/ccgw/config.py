@@ -85,19 +85,32 @@ class LocalKey(_Frozen):
         return self.key_sha256 or hashlib.sha256((self.key or "").encode()).hexdigest()
 
 
+# Which upstream an account's requests take: the official Provider API where the plan has it (`auto`
+# finds out), the CLI's endpoint (`/alpha/generate`) otherwise, or one of the two forced.
+UpstreamMode = Literal["auto", "provider", "cli"]
+
+
 class Account(_Frozen):
     """One Command Code account (its CLI key)."""
 
     name: str = Field(min_length=1)
     api_key: str = Field(min_length=1)
+    upstream: UpstreamMode = "auto"
 
 
 class CommandCodeSettings(_Frozen):
     api_key: str | None = None
+    upstream: UpstreamMode = "auto"  # the path of the single-key form's account ("default")
     accounts: tuple[Account, ...] = ()
     base_url: str = DEFAULT_BASE_URL
     cli_version: str = DEFAULT_CLI_VERSION
     zdr: bool = False  # zero data retention: `x-cmd-zdr: 1`, as the CLI sends when CMD_ZDR=1
+    provider_check_interval: float = Field(default=86400.0, ge=1)  # seconds between `auto`'s checks
+
+    def upstream_of(self, account: str) -> UpstreamMode:
+        """The configured path of an account (by name; "default" is the single-key form's)."""
+        configured = next((a.upstream for a in self.accounts if a.name == account), None)
+        return configured or self.upstream
 
     @model_validator(mode="after")
     def _unique_account_names(self) -> CommandCodeSettings:

@@ -43,9 +43,13 @@ from ccgw.translate.common import UpstreamRequest
 from ccgw.translate.stops import StopFilter
 from ccgw.translate.token_estimate import estimate_tokens
 from ccgw.turns import TurnGroup
+from ccgw.upstream.access import Path as UpstreamPath
+from ccgw.upstream.access import ProviderAccess
 from ccgw.upstream.client import NO_KEY_MESSAGE, CommandCodeClient, GenerateStream
 from ccgw.upstream.envelope import thread_id
 from ccgw.upstream.events import Usage
+from ccgw.upstream.paths import UpstreamPaths
+from ccgw.upstream.provider import ProviderClient
 from ccgw.usage import UsageRecord
 from ccgw.web import JSONResponse
 
@@ -97,6 +101,7 @@ class Gateway:
         self.settings = settings
         self.http = http
         self.upstream = CommandCodeClient(http, transport, settings)
+        self.provider = ProviderClient(http, transport, settings)
         self.images = images
         self.store = store
         self.keys = KeyRing(
@@ -120,10 +125,19 @@ class Gateway:
             exclude=settings.exclude_models,
             aliases=settings.model_aliases,
         )
+        self.paths = UpstreamPaths(self.upstream, self.provider, self.catalog.known, self.memory)
 
     def _account(self, name: str, key: str) -> Account:
         fetch = functools.partial(fetch_plan, self.upstream.get_json, key)
-        return Account(name, key, PlanMonitor(fetch, ttl=self.settings.plan_cache_ttl, clock=self.clock))
+        commandcode = self.settings.commandcode
+        access = ProviderAccess(
+            commandcode.upstream_of(name),
+            functools.partial(self.provider.has_access, key),
+            interval=commandcode.provider_check_interval,
+            clock=self.clock,
+            name=name,
+        )
+        return Account(name, key, PlanMonitor(fetch, ttl=self.settings.plan_cache_ttl, clock=self.clock), access)
 
     def _config_changed(self, settings: Settings) -> None:
         """The config file changed: use the Command Code key(s) it names now (accounts keep their state)."""
@@ -148,14 +162,16 @@ class Gateway:
         return accounts[0].plan if accounts else self._no_plan
 
     def start(self) -> None:
-        """Background work at start-up: fetch each account's plan."""
+        """Background work at start-up: fetch each account's plan, find out its upstream path."""
         for account in self.pool.accounts:
             account.plan.refresh_soon()
+            account.access.check_soon()
 
     async def aclose(self) -> None:
         await asyncio.gather(*(group.aclose() for group in list(self._live)))
         for account in self.pool.accounts:
             await account.plan.aclose()
+            await account.access.aclose()
         await self.catalog.aclose()
         await self.images.aclose()
 
@@ -242,6 +258,7 @@ class Gateway:
         deadline = self.clock() + retries.max_seconds
         attempts = waits = 0
         error: errors.GatewayError | None = None
+        tried = ("", "")  # the last account and path tried, for the ledger
         while True:
             account = self._pick(seed, call.model)
             if account is None:
@@ -256,10 +273,15 @@ class Gateway:
                 await asyncio.sleep(wait + random.uniform(0, 0.1 + wait / 4))  # jitter spreads the retries
                 continue
             attempts += 1
+            path = await account.access.path_for()
+            tried = (account.name, path)
             try:
-                group = await self._start(request, call, account, thread_id(seed))
+                group = await self._start(request, call, account, path, thread_id(seed))
             except errors.GatewayError as failure:
                 error = failure
+                if failure.code == "upgrade_required" and account.access.no_access():
+                    attempts -= 1  # the plan lost its Provider API: the same account, on the CLI endpoint
+                    continue
                 self._failed(account, failure, call.model)
                 if not account_level(failure) or attempts >= retries.attempts or self.clock() >= deadline:
                     break
@@ -267,7 +289,7 @@ class Gateway:
             self.pool.succeeded(account)
             return group
         final = self._give_up(call.model, error)
-        self.account(call, Usage(), final, None, upstream=attempts > 0)
+        self.account(call, Usage(), final, None, upstream=attempts > 0, account=tried[0], path=tried[1])
         await self.store.settle()
         raise final
 
@@ -304,8 +326,10 @@ class Gateway:
             retry_after=wait,
         )
 
-    async def _start(self, request: UpstreamRequest, call: Call, account: Account, thread: str) -> TurnGroup:
-        generate = functools.partial(self.upstream.generate, thread=thread, api_key=account.api_key, large=call.large)
+    async def _start(
+        self, request: UpstreamRequest, call: Call, account: Account, path: UpstreamPath, thread: str
+    ) -> TurnGroup:
+        generate = self.paths.opener(path, request, call.model, account.api_key, thread)
         choices = request.choice_params()
         opened: list[GenerateStream | BaseException]
         if request.n == 1:  # no gather (and its tasks) for the common case
@@ -325,7 +349,7 @@ class Gateway:
         self.metrics.in_flight.inc()
         group = TurnGroup(
             streams,
-            lambda done: self._finished(call, done),
+            lambda done: self._finished(call, done, account.name, path),
             clock=self.clock,
             reopen=lambda i: generate(choices[i]),
             on_closed=lambda done: self._closed(call, done),
@@ -341,12 +365,14 @@ class Gateway:
             raise
         return group
 
-    def _finished(self, call: Call, group: TurnGroup) -> None:
+    def _finished(self, call: Call, group: TurnGroup, account: str, path: str) -> None:
         if group.retried:
             return
         if group.error is not None and group.error.code != "client_disconnected":
             self.metrics.upstream_error(group.error.code or type(group.error).__name__)
-        self._live[group] = self.account(call, group.usage, group.error, group.first_output_at)
+        self._live[group] = self.account(
+            call, group.usage, group.error, group.first_output_at, account=account, path=path
+        )
 
     def _closed(self, call: Call, group: TurnGroup) -> None:
         """Every upstream response is closed: correct the record with what came after the finish."""
@@ -367,10 +393,12 @@ class Gateway:
         first_output_at: float | None,
         *,
         upstream: bool = True,
+        account: str = "",
+        path: str = "",
     ) -> UsageRecord:
-        """Record one request in the ledger (queued; see :meth:`durable`) and the metrics; a request
-        ccgw refused itself (`upstream=False`) is also logged, and counts as neither an upstream
-        request nor a cost."""
+        """Record one request in the ledger (queued; see :meth:`durable`) and the metrics, with the
+        account and the upstream path that served it; a request ccgw refused itself (`upstream=False`)
+        is also logged, and counts as neither an upstream request nor a cost."""
         now = self.clock()
         if error is not None:
             error.recorded = True
@@ -391,6 +419,8 @@ class Gateway:
                 ttft_ms=None if first_output_at is None else (first_output_at - call.started) * 1000,
                 at=now,
                 upstream=upstream,
+                account=account,
+                path=path,
             ),
             usage,
         )

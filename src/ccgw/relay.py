@@ -29,21 +29,27 @@ class Translator(Protocol):
 
 
 def coalesce(events: Iterable[Event]) -> list[Event]:
-    """Merge adjacent text deltas, and adjacent reasoning deltas, into one each (joined once)."""
+    """Merge adjacent text deltas, and adjacent reasoning deltas, into one each (joined once).
+
+    A signed reasoning delta ends its thinking block, so a run of reasoning ends with it (and keeps it).
+    """
     out: list[Event] = []
     run: list[str] = []
     kind: type[TextDelta] | type[ReasoningDelta] | None = None
     for event in events:
         if type(event) is kind:
             run.append(event.text)
-            continue
-        if kind is not None:
-            out.append(kind("".join(run)))
-            kind = None
-        if isinstance(event, TextDelta | ReasoningDelta):
-            kind, run = type(event), [event.text]
         else:
-            out.append(event)
+            if kind is not None:
+                out.append(kind("".join(run)))
+                kind = None
+            if isinstance(event, TextDelta | ReasoningDelta):
+                kind, run = type(event), [event.text]
+            else:
+                out.append(event)
+        if isinstance(event, ReasoningDelta) and event.signature:
+            out.append(ReasoningDelta("".join(run), event.signature))
+            kind = None
     if kind is not None:
         out.append(kind("".join(run)))
     return out

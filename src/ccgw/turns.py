@@ -1,7 +1,7 @@
 """Running upstream generations for one client request.
 
 A :class:`TurnGroup` owns n open upstream streams (n > 1 only for OpenAI's `n`). Each stream is
-read by its own pump task (bytes → NDJSON → :class:`TurnReader` → queue), so the response side can
+read by its own pump task (bytes → NDJSON → :class:`StreamReader` → queue), so the response side can
 wait on the queue with a keep-alive clock without ever cancelling a read, and a client that hangs
 up cancels the pumps, which close their upstream responses in a `finally`.
 
@@ -29,7 +29,7 @@ from typing import Final, cast
 from ccgw import errors
 from ccgw.silence import Silence
 from ccgw.upstream.client import GenerateStream
-from ccgw.upstream.events import MAX_CONTINUATIONS, Event, Failure, Finish, TurnReader, Usage
+from ccgw.upstream.events import MAX_CONTINUATIONS, Event, Failure, Finish, StreamReader, Usage
 from ccgw.upstream.ndjson import NDJSONDecoder
 
 log = logging.getLogger("ccgw.turns")
@@ -51,7 +51,7 @@ class TurnGroup:
         reopen: Reopen | None = None,
         on_closed: DoneCallback | None = None,
     ) -> None:
-        self.readers = [TurnReader() for _ in streams]
+        self.readers = [stream.reader() for stream in streams]
         self.first_output_at: float | None = None  # when the first answer token arrived (for TTFT)
         self.usage = Usage()
         self.error: errors.GatewayError | None = None
@@ -72,7 +72,7 @@ class TurnGroup:
         reader = self.readers[index]
         try:
             while True:
-                decoder = NDJSONDecoder()
+                decoder = stream.decoder()
                 chunks = stream.chunks()
                 try:
                     await self._read(index, reader, decoder, chunks)
@@ -98,7 +98,9 @@ class TurnGroup:
             self._generation_ended(index)
             self._pump_closed()
 
-    async def _read(self, index: int, reader: TurnReader, decoder: NDJSONDecoder, chunks: AsyncIterator[bytes]) -> None:
+    async def _read(
+        self, index: int, reader: StreamReader, decoder: NDJSONDecoder, chunks: AsyncIterator[bytes]
+    ) -> None:
         """Feed one upstream response to `reader` until its end, a terminal event or a pause."""
         try:
             async for chunk in chunks:
@@ -118,7 +120,7 @@ class TurnGroup:
             failure = errors.UpstreamError(f"The gateway failed reading the answer ({type(exc).__name__})")
             self._queue.put_nowait((index, reader.fail(failure)))
 
-    async def _continue(self, index: int, reader: TurnReader) -> GenerateStream:
+    async def _continue(self, index: int, reader: StreamReader) -> GenerateStream:
         """The provider paused the turn: send the same request again, as the CLI does."""
         if self._reopen is None:
             raise errors.UpstreamError("Command Code paused the answer and the gateway cannot continue it")
@@ -128,7 +130,7 @@ class TurnGroup:
         return stream
 
     @staticmethod
-    async def _drain(chunks: AsyncIterator[bytes], decoder: NDJSONDecoder, reader: TurnReader) -> None:
+    async def _drain(chunks: AsyncIterator[bytes], decoder: NDJSONDecoder, reader: StreamReader) -> None:
         """Read what follows `finish` (the cost arrives there) briefly; errors no longer matter."""
         with contextlib.suppress(Exception):
             async with asyncio.timeout(DRAIN_SECONDS):

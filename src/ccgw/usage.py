@@ -21,7 +21,7 @@ COUNTERS = (
     "reasoning_tokens",
     "cost_micro",
 )
-BREAKDOWNS = ("by_key", "by_model", "by_day", "by_hour")
+BREAKDOWNS = ("by_key", "by_model", "by_day", "by_hour", "by_account", "by_path")
 HOURS_KEPT = 7 * 24
 
 # Limit buckets: period → strftime pattern of its label (UTC).
@@ -52,6 +52,8 @@ class UsageRecord:
     ttft_ms: float | None = None
     at: float = 0.0
     upstream: bool = True  # False: refused by ccgw itself before anything went to Command Code
+    account: str = ""  # the Command Code account that served it ("" when none did)
+    path: str = ""  # its upstream path: "provider" (the Provider API) or "cli" (the CLI endpoint)
 
     def counters(self) -> dict[str, int]:
         if not self.upstream:

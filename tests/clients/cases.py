@@ -55,7 +55,7 @@ class Stack:
     key: str
     prefix: Path  # where node_modules lives
     recipes: dict[str, tuple[str, str]]
-    requests: Callable[[], list[dict[str, Any]]]  # the fake upstream's recorded /alpha/generate requests
+    requests: Callable[[], list[dict[str, Any]]]  # the fake upstream's recorded model requests (either path)
 
     def bin(self, name: str) -> str:
         return str(self.prefix / "node_modules" / ".bin" / name)
@@ -81,6 +81,11 @@ class Case:
     def cools_down(self) -> bool:
         """A 429 cools the gateway's account down: such cases get a gateway of their own."""
         return self.variant == "429"
+
+    @property
+    def through_provider(self) -> bool:
+        """Run against the gateway whose account is on the Provider plan (the Provider API)."""
+        return self.variant.startswith("provider")
 
     @property
     def name(self) -> str:
@@ -127,12 +132,12 @@ def reported_while_retrying(*needles: str) -> Callable[[Result, Stack], None]:
 
 
 def sent_image(result: Result, stack: Stack) -> None:
-    """The fake upstream got an image part in a request of this case."""
+    """The fake upstream got an image part in a request of this case (CLI endpoint or Provider API)."""
     token = tag(result.name)
     for request in stack.requests():
-        messages = request.get("body", {}).get("params", {}).get("messages", [])
-        text = json.dumps(messages)
-        if token in text and '"type": "image"' in text:
+        body = request.get("body") or {}
+        text = json.dumps(body.get("params", body).get("messages", []))
+        if token in text and ('"type": "image"' in text or '"type": "image_url"' in text):
             expect(result.returncode == 0 and not result.timed_out, result, "the client failed")
             return
     expect(False, result, "no upstream request of this case carried an image")
@@ -191,6 +196,18 @@ def partial_deltas(result: Result, stack: Stack) -> None:
 
 
 CLAUDE_ERRORS = {"CLAUDE_CODE_MAX_RETRIES": "0"}  # test-only: surface the error at once
+CLAUDE_ROLES = (
+    "ANTHROPIC_MODEL",
+    "ANTHROPIC_DEFAULT_OPUS_MODEL",
+    "ANTHROPIC_DEFAULT_SONNET_MODEL",
+    "ANTHROPIC_DEFAULT_HAIKU_MODEL",
+)
+
+
+def claude_on(model: str) -> dict[str, str]:
+    """Claude Code on another model than the recipe's (test-only), for every role it picks one for."""
+    return dict.fromkeys(CLAUDE_ROLES, model)
+
 
 # --- Codex -------------------------------------------------------------------------------------------
 
@@ -351,22 +368,30 @@ def answered(key: str, test: Callable[[Any], bool], what: str) -> Callable[[Resu
     return check
 
 
+HELLO_SAID = answered("text", lambda t: t == HELLO, "expected the plain answer")
+STREAM_SEEN = both(
+    answered("text", lambda t: t == "tok0 tok1 tok2 tok3 tok4 ", "expected the streamed text"),
+    answered("deltas", lambda n: isinstance(n, int) and n >= 3, "expected several deltas"),
+)
+THOUGHT_SEEN = answered("reasoning", lambda r: r == "Let me think.", "expected the reasoning text")
+
+
 def driver_cases(client: str, runtime: str, name: str, *, reasoning_limit: str = "") -> list[Case]:
     """The capabilities of an SDK driven by `ai_sdk.mjs` or `py_clients.py` (its plain case is the
     README recipe, see :func:`cases`, except where it has none)."""
-    hello = answered("text", lambda t: t == HELLO, "expected the plain answer")
-    seen = answered("text", lambda t: t == f"Hello from {VISION}.", "expected the vision model's answer")
-    streamed = both(
-        answered("text", lambda t: t == "tok0 tok1 tok2 tok3 tok4 ", "expected the streamed text"),
-        answered("deltas", lambda n: isinstance(n, int) and n >= 3, "expected several deltas"),
-    )
-    thought = answered("reasoning", lambda r: r == "Let me think.", "expected the reasoning text")
+    hello, streamed, thought = HELLO_SAID, STREAM_SEEN, THOUGHT_SEEN
     looped = answered("text", lambda t: t == "Tool result: sunny-30 in Paris", "expected the tool loop's final answer")
     specs = [  # capability, variant, kind, prompt, check
         ("stream", "", "stream", STREAMED, streamed),
         ("reasoning", "", "reasoning", "fake:reasoning", thought),
         ("tools", "", "tools", "fake:agent(tool=get_weather,text=Paris)", looped),
-        ("images", "", "image", "what is this?", both(seen, sent_image)),
+        (
+            "images",
+            "",
+            "image",
+            "what is this?",
+            both(answered("text", lambda t: t == f"Hello from {VISION}.", "expected the plain answer"), sent_image),
+        ),
         ("errors", "429", "plain", RATE_LIMITED, failed_with("429", "rate")),
         ("errors", "mid-stream", "stream", MID_STREAM, failed_with("provider dropped", "error")),
     ]
@@ -481,11 +506,10 @@ def cases() -> list[Case]:
             "",
             claude(
                 "-p",
-                "--model",
-                VISION,
                 "--allowedTools=Read",
                 "{tag} fake:agent(tool=Read,text={work}/pic.png)",
                 files=image,
+                env=claude_on(VISION),
             ),
             sent_image,
         ),
@@ -641,6 +665,69 @@ def cases() -> list[Case]:
             failed_with("provider dropped"),
         ),
         *driver_cases("google-genai", "python", "genai"),
+        *provider_cases(),
+    ]
+
+
+CLAUDE_MODEL = claude_on("claude-sonnet-4-6")
+
+
+def provider_cases() -> list[Case]:
+    """A representative subset again through a gateway whose account is on the Provider plan (`upstream:
+    auto` finds the Provider API): each dialect translated to chat completions (Claude Code and the
+    Anthropic SDK on DeepSeek, Codex's Responses), OpenAI chat clients nearly as they came (opencode, the
+    OpenAI-compatible SDK), and Claude Code on Claude nearly as it came to `/messages`, its signed thinking
+    replayed in a tool loop. Variants start with `provider`, which picks that gateway."""
+    image = {"pic.png": PNG}
+    bash = "--allowedTools=Bash"
+    return [
+        Case(
+            "claude-code",
+            "tools",
+            "provider",
+            claude("-p", bash, "{tag} fake:agent(tool=Bash)"),
+            ok_with("Tool result: ccgw-42"),
+        ),
+        Case(
+            "claude-code",
+            "reasoning",
+            "provider-claude",
+            claude("-p", "--output-format", "stream-json", "--verbose", "{tag} fake:reasoning", env=CLAUDE_MODEL),
+            stream_json_has("thinking", "Let me think."),
+        ),
+        Case(
+            "claude-code",
+            "tools",
+            "provider-claude",
+            claude("-p", bash, "{tag} fake:agent(tool=Bash,reasoning=true)", env=CLAUDE_MODEL),
+            ok_with("Tool result: ccgw-42"),
+        ),
+        Case("codex", "tools", "provider", codex("{tag} fake:agent(tool=exec_command)"), ok_with("ccgw-42")),
+        Case(
+            "codex",
+            "errors",
+            "provider-mid-stream",
+            codex(f"{{tag}} {MID_STREAM}", no_retries=True),
+            failed_with("provider dropped", "error"),
+        ),
+        Case("opencode", "tools", "provider", opencode("{tag} fake:agent(tool=bash)"), ok_with("Tool result: ccgw-42")),
+        Case(
+            "opencode",
+            "images",
+            "provider",
+            opencode(
+                "-m", "ccgw/deepseek/deepseek-v4-flash-vision-exp", "{tag} what is this?", "--file=pic.png", files=image
+            ),
+            sent_image,
+        ),
+        Case("ai-sdk-openai", "stream", "provider", driver("openai-compatible", "stream", STREAMED), STREAM_SEEN),
+        Case(
+            "ai-sdk-anthropic",
+            "reasoning",
+            "provider",
+            driver("anthropic", "reasoning", "fake:reasoning"),
+            THOUGHT_SEEN,
+        ),
     ]
 
 

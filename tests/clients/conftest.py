@@ -16,7 +16,7 @@ import yaml
 from tests.clients.cases import RECIPE_OF, RECIPE_PARTS, Case, Stack, cases, recipe_jobs
 from tests.clients.harness import ClientsUnavailable, Result, install_clients, latest_mode, recipes, run_all, versions
 from tests.clients.matrix import RESULTS
-from tests.e2e.harness import LOCAL_KEY, FakeControl, Process, start_fake, start_gateway, write_config
+from tests.e2e.harness import LOCAL_KEY, PROVIDER_KEY, FakeControl, Process, start_fake, start_gateway, write_config
 
 CONCURRENCY = int(os.environ.get("CCGW_CLIENTS_CONCURRENCY", "4"))
 SETTINGS = {"images": {"allow_private": True}, "timeouts": {"keepalive": 1}, "retries": {"backoff": 0.05}}
@@ -60,27 +60,35 @@ def client_prefix() -> Path:
 class Gateways:
     main: Stack
     limits: Stack  # a gateway of its own for the rate-limit cases: a 429 cools its account down
+    provider: Stack  # a gateway whose account is on the Provider plan: the Provider API path
     workdir: Path
 
 
 @pytest.fixture(scope="session")
 def client_stack(tmp_path_factory: pytest.TempPathFactory, client_prefix: Path) -> Iterator[Gateways]:
     workdir = tmp_path_factory.mktemp("clients")
-    fake = start_fake(workdir)
+    # The Provider API cases get a fake of their own, so neither fake's bounded request log overflows.
+    fakes = [start_fake(workdir), start_fake(workdir)]
+    controls = [FakeControl(fake.url) for fake in fakes]
     gateways: list[Process] = []
-    control = FakeControl(fake.url)
     try:
-        for name in ("main", "limits"):
+        for name, fake in (("main", fakes[0]), ("limits", fakes[0]), ("provider", fakes[1])):
             folder = workdir / name
             folder.mkdir()
-            gateways.append(start_gateway(folder, write_config(folder, fake.url, **gateway_settings())))
-        stack = Stack(gateways[0].url, LOCAL_KEY, client_prefix, recipes(), lambda: control.requests())
-        yield Gateways(stack, stack.on(gateways[1].url), workdir)
+            extra: dict[str, Any] = {"upstream_key": PROVIDER_KEY, "exclude_models": []} if name == "provider" else {}
+            gateways.append(start_gateway(folder, write_config(folder, fake.url, **{**gateway_settings(), **extra})))
+        stack = Stack(gateways[0].url, LOCAL_KEY, client_prefix, recipes(), lambda: controls[0].model_requests("cli"))
+        provider = Stack(
+            gateways[2].url, LOCAL_KEY, client_prefix, stack.recipes, lambda: controls[1].model_requests("provider")
+        )
+        yield Gateways(stack, stack.on(gateways[1].url), provider, workdir)
     finally:
-        control.http.close()
+        for control in controls:
+            control.http.close()
         for gateway in gateways:
             gateway.stop()
-        fake.stop()
+        for fake in fakes:
+            fake.stop()
 
 
 def _own(case: str, result: Result) -> Result:
@@ -116,6 +124,8 @@ def client_run(client_stack: Gateways) -> Run:
     recipe_runs = recipe_jobs(stack)
 
     def target(case: Case) -> Stack:
+        if case.through_provider:
+            return client_stack.provider
         return client_stack.limits if case.cools_down else stack
 
     built = {case.name: case.build(target(case), case.name) for case in all_cases}

@@ -72,10 +72,16 @@ VARIANTS = {
 
 
 def _variants(results: dict[str, Any]) -> str:
-    """`errors` (429, mid-stream) for every client; the other extra cases by client."""
+    """`errors` (429, mid-stream) for every client; the cases run again through the Provider API; the
+    other extra cases by client."""
     parts = ["errors: an upstream 429 and a mid-stream failure, for every client"]
+    provider = [c for c in results["cases"].values() if c["variant"].startswith("provider")]
+    if provider:
+        suffix = {"provider-claude": " on Claude", "provider-mid-stream": " (mid-stream)"}
+        runs = ", ".join(f"{CLIENTS[c['client']]} {c['capability']}{suffix.get(c['variant'], '')}" for c in provider)
+        parts.append(f"again through an account on the Provider API: {runs}")
     for case in results["cases"].values():
-        if case["variant"] and case["capability"] != "errors":
+        if case["variant"] and case["capability"] != "errors" and not case["variant"].startswith("provider"):
             described = VARIANTS.get(case["variant"], case["variant"])
             parts.append(f"{CLIENTS[case['client']]} {case['capability']}: {described}")
     return "; ".join(parts)

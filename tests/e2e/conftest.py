@@ -6,7 +6,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.e2e.harness import LOCAL_KEY, FakeControl, Process, start_fake, start_gateway, write_config
+from tests.e2e.harness import (
+    LOCAL_KEY,
+    PROVIDER_KEY,
+    FakeControl,
+    Process,
+    start_fake,
+    start_gateway,
+    write_config,
+)
 
 
 @pytest.fixture(scope="session")
@@ -30,6 +38,29 @@ def gateway(workdir: Path, fake: Process) -> Iterator[Process]:
     process = start_gateway(workdir, config)
     yield process
     process.stop()
+
+
+@pytest.fixture(scope="session")
+def provider_gateway(workdir: Path, fake: Process) -> Iterator[Process]:
+    """A gateway whose account is on the Provider plan: `auto` finds the Provider API."""
+    folder = workdir / "provider"
+    folder.mkdir()
+    process = start_gateway(folder, write_config(folder, fake.url, upstream_key=PROVIDER_KEY, **E2E_SETTINGS))
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session", params=["cli", "provider"])
+def path(request: pytest.FixtureRequest) -> str:
+    """The upstream path a test runs through: the CLI endpoint (a Go account) or the Provider API."""
+    return str(request.param)
+
+
+@pytest.fixture
+def sdk_gateway(request: pytest.FixtureRequest, path: str) -> Process:
+    """The gateway of `path`: the SDK tests run through both."""
+    process: Process = request.getfixturevalue("gateway" if path == "cli" else "provider_gateway")
+    return process
 
 
 @pytest.fixture

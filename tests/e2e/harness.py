@@ -20,7 +20,9 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL_KEY = "ccgw-e2e-local-key-0123456789"
 PROBE_KEY = "ccgw-e2e-probe-key-0123456789"  # used by one test only, so its usage is exact
-UPSTREAM_KEY = "user_e2e_0123456789abcdefghijklmnopqrstuvwxyz"
+UPSTREAM_KEY = "user_e2e_0123456789abcdefghijklmnopqrstuvwxyz"  # a Go plan: the CLI endpoint
+PROVIDER_KEY = "user_provider_e2e_0123456789abcdefghijklmnopqrs"  # the fake's Provider plan: the Provider API
+PROVIDER_PATHS = ("/provider/v1/chat/completions", "/provider/v1/messages")
 
 
 def free_port() -> int:
@@ -84,11 +86,11 @@ def start_fake(workdir: Path, *args: str) -> Process:
     return process
 
 
-def write_config(workdir: Path, upstream_url: str, **extra: Any) -> Path:
+def write_config(workdir: Path, upstream_url: str, *, upstream_key: str = UPSTREAM_KEY, **extra: Any) -> Path:
     config = {
         "api_key": LOCAL_KEY,
         "api_keys": [{"name": "probe", "key": PROBE_KEY}],
-        "commandcode": {"api_key": UPSTREAM_KEY, "base_url": upstream_url},
+        "commandcode": {"api_key": upstream_key, "base_url": upstream_url},
         "exclude_models": ["claude-"],
         "usage_file": str(workdir / "usage.json"),
         **extra,
@@ -132,6 +134,28 @@ class FakeControl:
         response.raise_for_status()
         body = response.json()
         return list(body["requests"] if isinstance(body, dict) else body)
+
+    def model_requests(self, path: str = "cli") -> list[dict[str, Any]]:
+        """The model requests the fake got on one upstream path (`cli` or `provider`; the access
+        probe, a request the Provider API refuses by design, is not one)."""
+        if path == "cli":
+            return self.requests()
+        response = self.http.get("/_fake/requests")
+        response.raise_for_status()
+        return [
+            r
+            for r in response.json()["requests"]
+            if r["path"] in PROVIDER_PATHS and not (isinstance(r["body"], dict) and r["body"].get("n") == 2)
+        ]
+
+    def sent(self, path: str = "cli") -> dict[str, Any]:
+        """The last model request's body: the CLI endpoint's `params`, or the Provider API's body."""
+        body: dict[str, Any] = self.model_requests(path)[-1]["body"]
+        return dict(body["params"]) if path == "cli" else body
+
+    def model_calls(self, path: str = "cli") -> int:
+        stats = self.stats()
+        return int(stats["generate_calls"] if path == "cli" else stats["provider_calls"])
 
     def clear(self) -> None:
         self.http.delete("/_fake/requests").raise_for_status()

@@ -1,8 +1,11 @@
-"""The official `anthropic` SDK against `python app.py` and the fake Command Code server."""
+"""The official `anthropic` SDK against `python app.py` and the fake Command Code server, through both upstream
+paths (`path`: a Go account on the CLI endpoint, a Provider account on the Provider API, where these
+DeepSeek and Kimi requests are translated to chat completions; Claude itself is in test_provider_paths)."""
 
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,8 +29,8 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
 
 
 @pytest.fixture
-def client(gateway: Process, local_key: str) -> Iterator[anthropic.Anthropic]:
-    with anthropic.Anthropic(base_url=gateway.url, api_key=local_key, max_retries=0, timeout=30) as sdk:
+def client(sdk_gateway: Process, local_key: str) -> Iterator[anthropic.Anthropic]:
+    with anthropic.Anthropic(base_url=sdk_gateway.url, api_key=local_key, max_retries=0, timeout=30) as sdk:
         yield sdk
 
 
@@ -35,7 +38,7 @@ def ask(text: str) -> list[Any]:
     return [{"role": "user", "content": text}]
 
 
-def test_messages_create_text_and_disjoint_usage(client: anthropic.Anthropic, control: FakeControl) -> None:
+def test_messages_create_text_and_disjoint_usage(client: anthropic.Anthropic, control: FakeControl, path: str) -> None:
     control.state(cache_read_tokens=5)
     try:
         message = client.messages.create(
@@ -52,9 +55,11 @@ def test_messages_create_text_and_disjoint_usage(client: anthropic.Anthropic, co
     assert [b.type for b in message.content] == ["text"]
     assert message.content[0].text == "Hello from deepseek/deepseek-v4-pro."  # type: ignore[union-attr]
     assert message.usage.cache_read_input_tokens == 5
-    sent = control.requests()[-1]["body"]["params"]
-    # The CLI's block array, the client's cache breakpoint kept on its block.
-    assert sent["system"] == [{"type": "text", "text": "be brief", "cache_control": {"type": "ephemeral"}}]
+    sent = control.sent(path)
+    if path == "provider":  # translated for DeepSeek: the system prompt is chat's system message
+        assert sent["messages"][0] == {"role": "system", "content": "be brief"}
+    else:  # the CLI's block array, the client's cache breakpoint kept on its block
+        assert sent["system"] == [{"type": "text", "text": "be brief", "cache_control": {"type": "ephemeral"}}]
     total_input = message.usage.input_tokens + 5 + (message.usage.cache_creation_input_tokens or 0)
     assert total_input > 5
 
@@ -71,7 +76,9 @@ def test_messages_stream_text_events_and_final_message(client: anthropic.Anthrop
     assert final.usage.output_tokens == 5
 
 
-def test_messages_tool_use_and_tool_result_round_trip(client: anthropic.Anthropic, control: FakeControl) -> None:
+def test_messages_tool_use_and_tool_result_round_trip(
+    client: anthropic.Anthropic, control: FakeControl, path: str
+) -> None:
     first = client.messages.create(
         model="deepseek-v4-pro", max_tokens=1024, tools=TOOLS, messages=ask("fake:tool_call")
     )
@@ -99,8 +106,13 @@ def test_messages_tool_use_and_tool_result_round_trip(client: anthropic.Anthropi
     ]
     second = client.messages.create(model="deepseek-v4-pro", max_tokens=1024, tools=TOOLS, messages=history)
     assert second.stop_reason == "end_turn"
-    sent = control.requests()[-1]["body"]["params"]["messages"]
+    sent = control.sent(path)["messages"]
     assert [m["role"] for m in sent] == ["user", "assistant", "tool", "user"]
+    if path == "provider":  # the thinking block replayed as the reasoning DeepSeek needs back
+        assert sent[1]["reasoning_content"] == "I should read the file first."
+        assert json.loads(sent[1]["tool_calls"][0]["function"]["arguments"]) == {"file_path": "src/main.go"}
+        assert sent[2]["content"] == "package main"
+        return
     assert sent[1]["content"][0]["type"] == "reasoning"
     assert sent[1]["content"][-1]["input"] == {"file_path": "src/main.go"}
     assert sent[2]["content"][0]["toolName"] == "read_file"
@@ -117,7 +129,7 @@ def test_messages_stream_parallel_tools_input_json(client: anthropic.Anthropic) 
     assert final.stop_reason == "tool_use"
 
 
-def test_messages_thinking_blocks(client: anthropic.Anthropic, control: FakeControl) -> None:
+def test_messages_thinking_blocks(client: anthropic.Anthropic, control: FakeControl, path: str) -> None:
     message = client.messages.create(
         model="deepseek-v4-pro",
         max_tokens=2048,
@@ -127,18 +139,21 @@ def test_messages_thinking_blocks(client: anthropic.Anthropic, control: FakeCont
     thinking = [b for b in message.content if b.type == "thinking"]
     assert thinking[0].thinking == "Let me think."  # type: ignore[union-attr]
     assert thinking[0].signature  # type: ignore[union-attr]
-    assert control.requests()[-1]["body"]["params"]["reasoning_effort"] == "high"
+    assert control.sent(path)["reasoning_effort"] == "high"
 
 
-def test_messages_images_base64(client: anthropic.Anthropic, control: FakeControl) -> None:
+def test_messages_images_base64(client: anthropic.Anthropic, control: FakeControl, path: str) -> None:
     data = base64.b64encode(PNG).decode()
     content: list[Any] = [
         {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": data}},
         {"type": "text", "text": "what is it"},
     ]
     client.messages.create(model="Kimi-K3", max_tokens=100, messages=[{"role": "user", "content": content}])
-    part = control.requests()[-1]["body"]["params"]["messages"][0]["content"][0]  # a model that takes images
-    assert part == {"type": "image", "image": f"data:image/png;base64,{data}", "mimeType": "image/png"}
+    part = control.sent(path)["messages"][0]["content"][0]  # a model that takes images
+    if path == "provider":
+        assert part == {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{data}"}}
+    else:
+        assert part == {"type": "image", "image": f"data:image/png;base64,{data}", "mimeType": "image/png"}
 
 
 @pytest.mark.parametrize(
@@ -180,10 +195,10 @@ def test_messages_failure_after_first_byte_is_error_event_not_end_turn(
     assert "message_stop" not in seen
 
 
-def test_messages_auth_by_bearer_and_bad_key(gateway: Process, local_key: str) -> None:
-    with anthropic.Anthropic(base_url=gateway.url, auth_token=local_key, api_key=None, max_retries=0) as bearer:
+def test_messages_auth_by_bearer_and_bad_key(sdk_gateway: Process, local_key: str) -> None:
+    with anthropic.Anthropic(base_url=sdk_gateway.url, auth_token=local_key, api_key=None, max_retries=0) as bearer:
         assert bearer.messages.create(model="deepseek-v4-pro", max_tokens=10, messages=ask("hi")).content
-    with anthropic.Anthropic(base_url=gateway.url, api_key="wrong", max_retries=0) as bad:
+    with anthropic.Anthropic(base_url=sdk_gateway.url, api_key="wrong", max_retries=0) as bad:
         with pytest.raises(anthropic.AuthenticationError) as caught:
             bad.messages.create(model="deepseek-v4-pro", max_tokens=10, messages=ask("hi"))
     body: Any = caught.value.body
@@ -201,23 +216,25 @@ def test_messages_validation_error_anthropic_shape(gateway: Process, local_key: 
     assert response.json()["error"]["type"] == "invalid_request_error"
 
 
-def test_count_tokens_without_generate(client: anthropic.Anthropic, control: FakeControl) -> None:
-    before = control.stats()["generate_calls"]
+def test_count_tokens_without_generate(client: anthropic.Anthropic, control: FakeControl, path: str) -> None:
+    before = control.model_calls(path)
     counted = client.messages.count_tokens(
         model="claude-sonnet-4-5-20250929", system="be brief", messages=ask("hello there"), tools=TOOLS
     )
     assert counted.input_tokens > 0
-    assert control.stats()["generate_calls"] == before
+    assert control.model_calls(path) == before
 
 
-def test_count_tokens_close_to_upstream_usage(client: anthropic.Anthropic) -> None:
-    """Each estimate is within 30% of the input tokens the (fake) upstream reports for the same request."""
+def test_count_tokens_close_to_upstream_usage(gateway: Process, local_key: str) -> None:
+    """Each estimate is within 30% of the input tokens the (fake) CLI endpoint reports for the same request
+    (the estimate follows what it counts; the fake's Provider API counts the provider's own bodies)."""
     from tests.e2e.token_corpus import CORPUS
 
-    for name, request in CORPUS.items():
-        estimate = client.messages.count_tokens(model="deepseek-v4-pro", **request).input_tokens
-        reported = client.messages.create(model="deepseek-v4-pro", max_tokens=16, **request).usage.input_tokens
-        assert abs(estimate - reported) / reported < 0.30, (name, estimate, reported)
+    with anthropic.Anthropic(base_url=gateway.url, api_key=local_key, max_retries=0, timeout=30) as client:
+        for name, request in CORPUS.items():
+            estimate = client.messages.count_tokens(model="deepseek-v4-pro", **request).input_tokens
+            reported = client.messages.create(model="deepseek-v4-pro", max_tokens=16, **request).usage.input_tokens
+            assert abs(estimate - reported) / reported < 0.30, (name, estimate, reported)
 
 
 def test_messages_rate_limit_in_anthropic_shape(isolated: Process, local_key: str) -> None:

@@ -14,7 +14,16 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.e2e.harness import LOCAL_KEY, UPSTREAM_KEY, FakeControl, Process, free_port, start_gateway, write_config
+from tests.e2e.harness import (
+    LOCAL_KEY,
+    PROVIDER_KEY,
+    UPSTREAM_KEY,
+    FakeControl,
+    Process,
+    free_port,
+    start_gateway,
+    write_config,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -22,19 +31,35 @@ BACKUP_KEY = "user_e2e_backup_0123456789abcdefghij"
 HEADERS = {"Authorization": f"Bearer {LOCAL_KEY}"}
 
 
-@pytest.fixture(scope="module")
-def tight(tmp_path_factory: pytest.TempPathFactory, fake: Process) -> Iterator[Process]:
-    """Short timeouts and keep-alives, so hangs and silences show within seconds."""
+def _tight(tmp_path_factory: pytest.TempPathFactory, fake: Process, upstream_key: str) -> Iterator[Process]:
     workdir = tmp_path_factory.mktemp("tight")
     config = write_config(
         workdir,
         fake.url,
+        upstream_key=upstream_key,
         timeouts={"connect": 2, "first_event": 1.5, "idle": 1.5, "keepalive": 0.4},
         retries={"attempts": 1},
     )
     process = start_gateway(workdir, config)
     yield process
     process.stop()
+
+
+@pytest.fixture(scope="module")
+def tight(tmp_path_factory: pytest.TempPathFactory, fake: Process) -> Iterator[Process]:
+    """Short timeouts and keep-alives, so hangs and silences show within seconds."""
+    yield from _tight(tmp_path_factory, fake, UPSTREAM_KEY)
+
+
+@pytest.fixture(scope="module", params=["cli", "provider"])
+def tight_paths(
+    request: pytest.FixtureRequest, tight: Process, tmp_path_factory: pytest.TempPathFactory, fake: Process
+) -> Iterator[Process]:
+    """`tight` on either upstream path: the Provider API's streams get the same timeouts and keep-alives."""
+    if request.param == "cli":
+        yield tight
+    else:
+        yield from _tight(tmp_path_factory, fake, PROVIDER_KEY)
 
 
 def chat(
@@ -80,23 +105,23 @@ def test_connection_refused_is_502_and_recorded(tmp_path: Path) -> None:
         gateway.stop()
 
 
-def test_hang_before_headers_is_504(tight: Process) -> None:
+def test_hang_before_headers_is_504(tight_paths: Process) -> None:
     started = time.monotonic()
-    response = chat(tight, "fake:hang_headers(delay=30)")
+    response = chat(tight_paths, "fake:hang_headers(delay=30)")
     assert response.status_code == 504
     assert response.json()["error"]["type"] == "timeout"
     assert time.monotonic() - started < 8
-    assert ledger(tight, response)["status"] == "upstream_timeout"
+    assert ledger(tight_paths, response)["status"] == "upstream_timeout"
 
 
-def test_hang_mid_stream_is_one_error_frame_after_keepalives(tight: Process) -> None:
-    response = chat(tight, "fake:stall(delay=30)", stream=True)
+def test_hang_mid_stream_is_one_error_frame_after_keepalives(tight_paths: Process) -> None:
+    response = chat(tight_paths, "fake:stall(delay=30)", stream=True)
     assert response.status_code == 200
     assert ": keep-alive" in response.text  # the silence was bridged until the idle timeout
     frames = sse(response.text)
     assert frames[-1]["error"]["code"] == "upstream_idle_timeout"
     assert "[DONE]" not in frames
-    assert ledger(tight, response)["status"] == "upstream_idle_timeout"
+    assert ledger(tight_paths, response)["status"] == "upstream_idle_timeout"
 
 
 def test_keepalives_while_silent_openai_and_anthropic(tight: Process) -> None:

@@ -1,4 +1,5 @@
-"""The official `openai` SDK against `python app.py` and the fake Command Code server."""
+"""The official `openai` SDK against `python app.py` and the fake Command Code server, through both upstream
+paths (`path`: a Go account on the CLI endpoint, a Provider account on the Provider API)."""
 
 from __future__ import annotations
 
@@ -36,8 +37,8 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
 
 
 @pytest.fixture
-def client(gateway: Process, local_key: str) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=gateway.url + "/v1", api_key=local_key, max_retries=0, timeout=30) as sdk:
+def client(sdk_gateway: Process, local_key: str) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=sdk_gateway.url + "/v1", api_key=local_key, max_retries=0, timeout=30) as sdk:
         yield sdk
 
 
@@ -53,7 +54,7 @@ def test_sdk_models_list_has_context_length(client: openai.OpenAI) -> None:
     assert not any(i.startswith("claude-") for i in models)
 
 
-def test_sdk_text_answer_with_exact_usage(client: openai.OpenAI, control: FakeControl) -> None:
+def test_sdk_text_answer_with_exact_usage(client: openai.OpenAI, control: FakeControl, path: str) -> None:
     completion = client.chat.completions.create(model="deepseek-v4-pro", messages=ask("hi"))
     assert completion.choices[0].message.content == "Hello from deepseek/deepseek-v4-pro."
     assert completion.choices[0].finish_reason == "stop"
@@ -62,8 +63,12 @@ def test_sdk_text_answer_with_exact_usage(client: openai.OpenAI, control: FakeCo
     assert usage is not None
     assert usage.prompt_tokens > 0
     assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
-    sent = control.requests()[-1]["body"]
-    system = sent["params"]["system"]
+    sent = control.sent(path)
+    if path == "provider":  # the client's body nearly as it came: no system prompt needed there
+        assert sent["messages"] == ask("hi") and sent["model"] == "deepseek/deepseek-v4-pro"
+        assert sent["stream_options"] == {"include_usage": True}
+        return
+    system = sent["system"]
     assert system and all(block["text"].strip() for block in system)
     assert sum(len(block["text"]) for block in system) < 100  # no 7.4k-token default prompt
 
@@ -108,7 +113,7 @@ def test_sdk_streamed_parallel_tool_calls_accumulate_in_order(client: openai.Ope
     assert final.choices[0].finish_reason == "tool_calls"
 
 
-def test_sdk_tool_history_round_trip_native_parts(client: openai.OpenAI, control: FakeControl) -> None:
+def test_sdk_tool_history_round_trip_native_parts(client: openai.OpenAI, control: FakeControl, path: str) -> None:
     first = client.chat.completions.create(model="deepseek-v4-pro", messages=ask("fake:tool_call"), tools=TOOLS)
     message = first.choices[0].message
     call = (message.tool_calls or [])[0]
@@ -124,7 +129,12 @@ def test_sdk_tool_history_round_trip_native_parts(client: openai.OpenAI, control
     ]
     second = client.chat.completions.create(model="deepseek-v4-pro", messages=history, tools=TOOLS)
     assert second.choices[0].finish_reason == "stop"
-    sent = control.requests()[-1]["body"]["params"]["messages"]
+    sent = control.sent(path)["messages"]
+    if path == "provider":  # OpenAI's own shapes, the remembered reasoning put back (DeepSeek needs it)
+        assert sent[1]["reasoning_content"] and sent[1]["tool_calls"][0]["id"] == call.id
+        assert json.loads(sent[1]["tool_calls"][0]["function"]["arguments"]) == {"file_path": "src/main.go"}
+        assert sent[2] == {"role": "tool", "tool_call_id": call.id, "content": "package main"}
+        return
     assistant = sent[1]["content"]
     assert assistant[0]["type"] == "reasoning"  # remembered by the gateway (DeepSeek thinking mode needs it)
     assert assistant[1] == {
@@ -170,7 +180,9 @@ def image_server() -> Iterator[str]:
     server.shutdown()
 
 
-def test_sdk_images_data_url_and_remote_url(client: openai.OpenAI, control: FakeControl, image_server: str) -> None:
+def test_sdk_images_data_url_and_remote_url(
+    client: openai.OpenAI, control: FakeControl, image_server: str, path: str
+) -> None:
     data_url = "data:image/png;base64," + base64.b64encode(PNG).decode()
     content: list[Any] = [
         {"type": "text", "text": "what is this"},
@@ -180,7 +192,10 @@ def test_sdk_images_data_url_and_remote_url(client: openai.OpenAI, control: Fake
     client.chat.completions.create(
         model="deepseek/deepseek-v4-flash-vision-exp", messages=[{"role": "user", "content": content}]
     )
-    parts = control.requests()[-1]["body"]["params"]["messages"][0]["content"]
+    parts = control.sent(path)["messages"][0]["content"]
+    if path == "provider":  # the remote image fetched into a data URL, as on the CLI path
+        assert [p["image_url"]["url"] for p in parts[1:]] == [data_url, data_url]
+        return
     assert parts[1] == {"type": "image", "image": data_url, "mimeType": "image/png"}
     assert parts[2] == {"type": "image", "image": data_url, "mimeType": "image/png"}
 
@@ -218,13 +233,13 @@ def test_sdk_errors_before_first_byte(
     raises_before_first_byte(client, error, status, f"fake:{scenario}")
 
 
-def test_sdk_model_not_in_plan_blocks_only_that_model(client: openai.OpenAI, control: FakeControl) -> None:
+def test_sdk_model_not_in_plan_blocks_only_that_model(client: openai.OpenAI, control: FakeControl, path: str) -> None:
     raises_before_first_byte(
         client, openai.PermissionDeniedError, 403, "fake:http_403_not_in_plan", "Qwen/Qwen3.8-Flash"
     )
-    calls = control.stats()["generate_calls"]
+    calls = control.model_calls(path)
     raises_before_first_byte(client, openai.PermissionDeniedError, 403, "hi", "Qwen/Qwen3.8-Flash")  # answered locally
-    assert control.stats()["generate_calls"] == calls
+    assert control.model_calls(path) == calls
     assert client.chat.completions.create(model="deepseek-v4-flash", messages=ask("hi")).choices
 
 
@@ -278,20 +293,20 @@ def test_sdk_failure_after_first_byte_is_an_error_never_a_stop(client: openai.Op
     assert caught.value.status_code >= 400
 
 
-def test_sdk_n_two_choices(client: openai.OpenAI, control: FakeControl) -> None:
+def test_sdk_n_two_choices(client: openai.OpenAI, control: FakeControl, path: str) -> None:
     completion = client.chat.completions.create(model="deepseek-v4-pro", messages=ask("hi"), n=2)
     assert [c.index for c in completion.choices] == [0, 1]
-    assert len(control.requests()) == 2
+    assert len(control.model_requests(path)) == 2  # one completion per request: the Provider API refuses n > 1
     single = client.chat.completions.create(model="deepseek-v4-pro", messages=ask("hi"))
     assert completion.usage is not None and single.usage is not None
     assert completion.usage.prompt_tokens == 2 * single.usage.prompt_tokens
 
 
-def test_sdk_auth_and_unknown_model(gateway: Process) -> None:
-    with openai.OpenAI(base_url=gateway.url + "/v1", api_key="wrong", max_retries=0) as bad:
+def test_sdk_auth_and_unknown_model(sdk_gateway: Process) -> None:
+    with openai.OpenAI(base_url=sdk_gateway.url + "/v1", api_key="wrong", max_retries=0) as bad:
         with pytest.raises(openai.AuthenticationError):
             bad.models.list()
-    with openai.OpenAI(base_url=gateway.url + "/v1", api_key="ccgw-e2e-local-key-0123456789", max_retries=0) as ok:
+    with openai.OpenAI(base_url=sdk_gateway.url + "/v1", api_key="ccgw-e2e-local-key-0123456789", max_retries=0) as ok:
         with pytest.raises(openai.NotFoundError):
             ok.chat.completions.create(model="no-such-model", messages=ask("hi"))
         with pytest.raises(openai.NotFoundError):
@@ -320,12 +335,12 @@ def test_client_disconnect_closes_upstream_stream(client: openai.OpenAI, control
 
 
 def test_client_disconnect_non_streaming_closes_upstream(
-    gateway: Process, local_key: str, control: FakeControl
+    sdk_gateway: Process, local_key: str, control: FakeControl
 ) -> None:
     before = control.stats()["disconnects"]
     with pytest.raises(httpx.ReadTimeout):
         httpx.post(
-            gateway.url + "/v1/chat/completions",
+            sdk_gateway.url + "/v1/chat/completions",
             headers={"Authorization": f"Bearer {local_key}"},
             json={"model": "deepseek-v4-pro", "messages": ask("fake:slow(deltas=200,delay=0.05)")},
             timeout=0.5,
@@ -333,7 +348,8 @@ def test_client_disconnect_non_streaming_closes_upstream(
     assert _wait_for(lambda: control.stats()["disconnects"] > before, 2.0)
 
 
-def test_usage_endpoint_counts_sdk_requests_exactly(gateway: Process) -> None:
+def test_usage_endpoint_counts_sdk_requests_exactly(sdk_gateway: Process, path: str) -> None:
+    gateway = sdk_gateway
     with openai.OpenAI(base_url=gateway.url + "/v1", api_key=PROBE_KEY, max_retries=0) as probe:
         completions = [
             probe.chat.completions.create(model="deepseek-v4-pro", messages=ask(f"count {i}")) for i in range(3)
@@ -354,3 +370,6 @@ def test_usage_endpoint_counts_sdk_requests_exactly(gateway: Process) -> None:
     assert probe_usage["prompt_tokens"] == sum(u.prompt_tokens for u in usages)
     assert probe_usage["completion_tokens"] == sum(u.completion_tokens for u in usages)
     assert probe_usage["failed_requests"] == 0
+    usage = httpx.get(gateway.url + "/usage").json()
+    assert usage["by_path"][path]["total_requests"] >= 4 and set(usage["by_path"]) == {path}
+    assert usage["by_account"]["default"]["path"] == path and usage["accounts"][0]["path"] == path

@@ -1,4 +1,5 @@
-"""The official `openai` SDK's Responses API against `python app.py` and the fake Command Code server."""
+"""The official `openai` SDK's Responses API against `python app.py` and the fake Command Code server, through
+both upstream paths (`path`; on the Provider API, Responses requests are translated to chat completions)."""
 
 from __future__ import annotations
 
@@ -24,19 +25,23 @@ TOOLS: list[Any] = [
 
 
 @pytest.fixture
-def client(gateway: Process, local_key: str) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=gateway.url + "/v1", api_key=local_key, max_retries=0, timeout=30) as sdk:
+def client(sdk_gateway: Process, local_key: str) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=sdk_gateway.url + "/v1", api_key=local_key, max_retries=0, timeout=30) as sdk:
         yield sdk
 
 
-def test_responses_create_text_usage_and_instructions(client: openai.OpenAI, control: FakeControl) -> None:
+def test_responses_create_text_usage_and_instructions(client: openai.OpenAI, control: FakeControl, path: str) -> None:
     response = client.responses.create(model="deepseek-v4-pro", instructions="be brief", input="hi", store=False)
     assert response.status == "completed"
     assert response.output_text == "Hello from deepseek/deepseek-v4-pro."
     assert response.usage is not None
     assert response.usage.input_tokens > 0
     assert response.usage.total_tokens == response.usage.input_tokens + response.usage.output_tokens
-    assert control.requests()[-1]["body"]["params"]["system"] == [{"type": "text", "text": "be brief"}]
+    sent = control.sent(path)
+    if path == "provider":
+        assert sent["messages"][0] == {"role": "system", "content": "be brief"}
+    else:
+        assert sent["system"] == [{"type": "text", "text": "be brief"}]
 
 
 def test_responses_stream_events_in_order(client: openai.OpenAI) -> None:
@@ -54,7 +59,7 @@ def test_responses_stream_events_in_order(client: openai.OpenAI) -> None:
     assert numbers == list(range(len(numbers)))
 
 
-def test_responses_function_calling_round_trip(client: openai.OpenAI, control: FakeControl) -> None:
+def test_responses_function_calling_round_trip(client: openai.OpenAI, control: FakeControl, path: str) -> None:
     first = client.responses.create(model="deepseek-v4-pro", input="fake:parallel_tools", tools=TOOLS)
     calls = [item for item in first.output if item.type == "function_call"]
     assert [c.name for c in calls] == ["read_file", "grep", "read_file"]
@@ -67,7 +72,12 @@ def test_responses_function_calling_round_trip(client: openai.OpenAI, control: F
     ]
     second = client.responses.create(model="deepseek-v4-pro", input=follow_up, tools=TOOLS)
     assert second.status == "completed"
-    sent = control.requests()[-1]["body"]["params"]["messages"]
+    sent = control.sent(path)["messages"]
+    if path == "provider":  # chat's shapes: one tool message per result
+        assert [m["role"] for m in sent] == ["user", "assistant", "tool", "tool", "tool", "user"]
+        assert [c["function"]["name"] for c in sent[1]["tool_calls"]] == ["read_file", "grep", "read_file"]
+        assert [m["content"] for m in sent[2:5]] == ["result 0", "result 1", "result 2"]
+        return
     assert [m["role"] for m in sent] == ["user", "assistant", "tool", "user"]
     assert [p["type"] for p in sent[1]["content"]][-3:] == ["tool-call"] * 3
     assert [p["output"]["value"] for p in sent[2]["content"]] == ["result 0", "result 1", "result 2"]

@@ -29,14 +29,15 @@ def whoami(state: FakeState, limits: bool = False) -> dict[str, Any]:
     return body
 
 
-def subscription(state: FakeState) -> dict[str, Any]:
+def subscription(state: FakeState, key: str | None = None) -> dict[str, Any]:
+    plan = state.plan_of(key)
     data = {
         "id": "sub_fake0000000000000001",
         "status": "active",
         "userId": state.user_id,
         "orgId": None,
         "createdAt": state.period_start,
-        "priceId": f"price_{PLAN_IDS[state.plan].replace('-', '_')}",
+        "priceId": f"price_{PLAN_IDS[plan].replace('-', '_')}",
         "metadata": {"commandCode": "true", "commandCodeUserId": state.user_id},
         "quantity": 1,
         "cancelAtPeriodEnd": False,
@@ -45,7 +46,7 @@ def subscription(state: FakeState) -> dict[str, Any]:
         "endedAt": None,
         "cancelAt": None,
         "canceledAt": None,
-        "planId": PLAN_IDS[state.plan],
+        "planId": PLAN_IDS[plan],
         "pendingPhase": None,
     }
     return {"success": True, "data": data}

@@ -12,13 +12,15 @@ import json
 from dataclasses import dataclass
 from typing import Any, Final
 
-PLANS: Final = ("go", "goat", "pro", "max")
+PLANS: Final = ("go", "goat", "pro", "provider", "max")
 PLAN_IDS: Final = {
     "go": "individual-go",
     "goat": "individual-goat",
     "pro": "individual-pro",
+    "provider": "individual-provider",
     "max": "individual-max",
 }
+API_PLANS: Final = PLANS[1:]  # every plan but Go has Provider API access (§8, §4.2)
 
 CHAT: Final = ("/chat/completions", "/responses")
 CHAT_ONLY: Final = ("/chat/completions",)
@@ -32,6 +34,7 @@ class Model:
     context_length: int
     tier: str = "go"
     endpoints: tuple[str, ...] = CHAT
+    max_output: int = 200_000  # the Provider API's Messages route refuses a larger `max_tokens` (§8)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -103,10 +106,10 @@ MODELS: Final[tuple[Model, ...]] = (
     _M("gpt-5.6-sol", "GPT-5.6 Sol", 400_000, tier="goat"),
     _M("google/gemini-3.7-flash", "Gemini 3.7 Flash", 1_048_576, tier="goat"),
     _M("xai/grok-4.6", "Grok 4.6", 256_000, tier="goat"),
-    _M("claude-sonnet-4-6", "Claude Sonnet 4.6", 200_000, tier="pro", endpoints=MESSAGES),
-    _M("claude-haiku-4-5-20251001", "Claude Haiku 4.5", 200_000, tier="pro", endpoints=MESSAGES),
+    _M("claude-sonnet-4-6", "Claude Sonnet 4.6", 200_000, tier="pro", endpoints=MESSAGES, max_output=128_000),
+    _M("claude-haiku-4-5-20251001", "Claude Haiku 4.5", 200_000, tier="pro", endpoints=MESSAGES, max_output=64_000),
     _M("gpt-5.5", "GPT-5.5", 400_000, tier="pro"),
-    _M("claude-opus-4-7", "Claude Opus 4.7", 200_000, tier="max", endpoints=MESSAGES),
+    _M("claude-opus-4-7", "Claude Opus 4.7", 200_000, tier="provider", endpoints=MESSAGES, max_output=128_000),
 )
 
 BY_ID: Final[dict[str, Model]] = {m.id: m for m in MODELS}

@@ -17,8 +17,10 @@ DONE: Final = "data: [DONE]\n\n"
 
 
 def frames(lines: list[str], framing: str, trailing_newline: bool = True) -> list[str]:
-    """One string per event, each carrying its own separators."""
-    if framing == "sse":
+    """One string per event, each carrying its own separators (`raw`: the lines are frames already)."""
+    if framing == "raw":
+        out = list(lines)
+    elif framing == "sse":
         out = [(KEEPALIVE if i % KEEPALIVE_EVERY == 0 else "") + f"data: {line}\n\n" for i, line in enumerate(lines)]
         out.append(DONE)
     else:

@@ -2,8 +2,10 @@
 §3 streaming).
 
 ``POST /alpha/generate`` admits a request the way the upstream does (auth, plan, body validation),
-picks a scenario and streams it; the other ``/alpha/*`` and ``/provider/v1/*`` routes answer with
-captured shapes. ``/_fake/*`` routes let a test drive a fake running in another process (they are
+picks a scenario and streams it; the Provider API's model routes (``/provider/v1/chat/completions``,
+``/provider/v1/messages``) admit theirs by §8's rules and stream the same scenarios in the OpenAI and
+Anthropic formats (``provider_wire.py``) to keys whose plan has API access; the other ``/alpha/*`` and
+``/provider/v1/*`` routes answer with captured shapes. ``/_fake/*`` routes let a test drive a fake running in another process (they are
 neither recorded nor counted). The generate path stays cheap — no pydantic, constant headers built
 once, one body chunk for short answers — because the fake is also the upstream of the gateway's
 benchmark.
@@ -16,6 +18,7 @@ import math
 import re
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, Final
 
 import anyio
@@ -27,10 +30,13 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from . import account, errors
-from .catalog import BY_ID, models_json, plan_includes
+from .catalog import API_PLANS, BY_ID, models_json, plan_includes
 from .errors import HttpError
 from .events import RequestContext, generation_id, response_id
 from .framing import batches, frames
+from .provider import api_key, provider_input_tokens, scenario_params
+from .provider_checks import chat_model_error, check_chat, check_chat_reasoning, check_messages, messages_model_error
+from .provider_wire import chat_frames, fold_chat, fold_messages, messages_frames
 from .scenarios import Selection, StreamPlan, find_marker, last_user_text, parse_spec, run
 from .state import FakeState, FakeStats
 from .usage import (
@@ -221,7 +227,7 @@ class FakeApi:
         if error is not None:
             state.stats.turns_failed += 1
             return error_response(error)
-        return self.answer(body, headers)
+        return self.answer(body, headers, bearer_key(headers))
 
     def admit(self, headers: dict[str, str], body: Any, parsed: bool, size: int) -> HttpError | None:
         """The upstream's refusals, in the order it applies them; None when the request may stream."""
@@ -249,15 +255,15 @@ class FakeApi:
         invalid = validate_generate(body, require_max_tokens=state.require_max_tokens)
         if invalid is not None:
             return invalid
-        return self.admit_model(body["params"], headers)
+        return self.admit_model(body["params"], headers, key)
 
-    def admit_model(self, params: dict[str, Any], headers: dict[str, str]) -> HttpError | None:
+    def admit_model(self, params: dict[str, Any], headers: dict[str, str], key: str) -> HttpError | None:
         state = self.state
         model = BY_ID.get(params["model"])
         if model is None:
             return errors.unknown_model(params["model"], state.unknown_model_status)
-        if not plan_includes(state.plan, model):
-            return errors.not_in_plan(model.id, state.plan)
+        if not plan_includes(state.plan_of(key), model):
+            return errors.not_in_plan(model.id, state.plan_of(key))
         if state.strict_deepseek and (refusal := check_deepseek_reasoning(params)) is not None:
             return refusal
         if headers.get("x-cmd-zdr") == "1":
@@ -277,26 +283,26 @@ class FakeApi:
             return marked
         return parse_spec(state.default_scenario)
 
-    def answer(self, body: dict[str, Any], headers: dict[str, str]) -> Response:
-        state = self.state
-        params = body["params"]
-        last_text = last_user_text(params["messages"])
-        tokens = input_tokens(params)
-        rng, now = state.rng, time.time()
-        ctx = RequestContext(
+    def context(self, params: dict[str, Any], tokens: int, key: str | None) -> RequestContext:
+        rng = self.state.rng
+        return RequestContext(
             model=params["model"],
             params=params,
             input_tokens=tokens,
-            cache_read=cache_read_for(tokens, state.cache_read_tokens),
-            last_user_text=last_text,
+            cache_read=cache_read_for(tokens, self.state.cache_read_tokens),
+            last_user_text=last_user_text(params["messages"]),
             rng=rng,
-            now=now,
+            now=time.time(),
             generation_id=generation_id(rng),
             response_id=response_id(rng),
-            plan=state.plan,
+            plan=self.state.plan_of(key),
         )
+
+    def play(self, ctx: RequestContext) -> StreamPlan | Response:
+        """The scenario for `ctx`, or the error response that ends the request."""
+        state = self.state
         try:
-            outcome = run(self.select(last_text, params["messages"]), ctx, state.default_framing)
+            outcome = run(self.select(ctx.last_user_text, ctx.params["messages"]), ctx, state.default_framing)
         except (ValueError, KeyError) as exc:
             state.stats.turns_failed += 1
             return error_response(errors.error_json(500, f"fakecc: {exc}", "FAKECC_BAD_SCENARIO"))
@@ -304,12 +310,96 @@ class FakeApi:
             state.stats.turns_failed += 1
             return error_response(outcome)
         self.account_turn(outcome)
+        return outcome
+
+    def answer(self, body: dict[str, Any], headers: dict[str, str], key: str | None) -> Response:
+        params = body["params"]
+        ctx = self.context(params, input_tokens(params), key)
+        outcome = self.play(ctx)
+        if isinstance(outcome, Response):
+            return outcome
+        rng = self.state.rng
         stream_headers = [
             *STREAM_HEADERS,
             (b"x-trace-id", f"{rng.getrandbits(128):032x}".encode()),
             (b"x-system-prompt-breakdown", prompt_breakdown(body).encode()),
         ]
-        return EventStream(outcome, stream_headers, state.stats)
+        return EventStream(outcome, stream_headers, self.state.stats)
+
+    # -- /provider/v1/chat/completions and /provider/v1/messages -----------------------------------
+
+    async def provider_chat(self, request: Request) -> Response:
+        return await self.provider(request, "chat")
+
+    async def provider_messages(self, request: Request) -> Response:
+        return await self.provider(request, "messages")
+
+    async def provider(self, request: Request, endpoint: str) -> Response:
+        state = self.state
+        state.stats.provider_calls += 1
+        headers, body = await self.recorded_json(request)
+        key = api_key(headers)
+        error = self.admit_provider(endpoint, headers, body, key)
+        if error is not None:
+            state.stats.turns_failed += 1
+            return error_response(error)
+        ctx = self.context(scenario_params(endpoint, body), provider_input_tokens(body), key)
+        outcome = self.play(ctx)
+        if isinstance(outcome, Response):
+            return outcome
+        rid = f"{state.rng.getrandbits(96):024x}"
+        if endpoint == "chat":
+            options = body.get("stream_options") or {}
+            lines = chat_frames(
+                outcome.lines, ctx.model, f"chatcmpl-{rid}", int(ctx.now), bool(options.get("include_usage"))
+            )
+            folded = fold_chat(lines)
+        else:
+            lines = messages_frames(outcome.lines, ctx.model, f"msg_{rid}", outcome.usage)
+            folded = fold_messages(lines)
+        if body.get("stream"):
+            return EventStream(replace(outcome, lines=lines, framing="raw"), STREAM_HEADERS, state.stats)
+        if folded is None:
+            return error_response(errors.error_json(502, "The model provider failed", "upstream_error"))
+        return json_response(folded)
+
+    def admit_provider(self, endpoint: str, headers: dict[str, str], body: Any, key: str | None) -> HttpError | None:
+        """§8, in the order the upstream applies it: the key, the plan (Go: `upgrade_required` on every
+        request), the schema, the endpoint's models, the plan's models, the model's own rules."""
+        state = self.state
+        if key is None or key in state.revoked_keys:
+            return errors.unauthorized()
+        plan = state.plan_of(key)
+        if plan not in API_PLANS:
+            return errors.upgrade_required()
+        if key in state.exhausted_keys:
+            return errors.credits_exhausted(402)
+        window = account.exceeded_window(state)
+        if window is not None:
+            retry_after = max(1, (state.reset_at_ms(window) - int(time.time() * 1000)) // 1000)
+            return errors.rate_limited(time.time(), retry_after, window)
+        if endpoint == "chat":
+            invalid = check_chat(body)
+            if invalid is not None:
+                return invalid
+            model = BY_ID.get(body["model"])
+            refusal = chat_model_error(model, body["model"])
+        else:
+            if not isinstance(body, dict) or not isinstance(body.get("model"), str):
+                return errors.bad_request("model: Field required")
+            model = BY_ID.get(body["model"])
+            refusal = messages_model_error(model, body["model"])
+        if refusal is not None or model is None:
+            return refusal
+        if not plan_includes(plan, model):
+            return errors.not_in_plan(model.id, plan)
+        if endpoint == "chat":
+            refusal = check_chat_reasoning(body) if state.strict_deepseek else None
+        else:
+            refusal = check_messages(body, model)
+        if refusal is None and headers.get("x-cmd-zdr") == "1":
+            return errors.zdr_no_providers(model.id)
+        return refusal
 
     def account_turn(self, plan: StreamPlan) -> None:
         stats = self.state.stats
@@ -338,7 +428,11 @@ class FakeApi:
         return json_response(account.credits(self.state, request.query_params.get("orgId")))
 
     async def subscriptions(self, request: Request) -> Response:
-        return await self.account_route(request, account.subscription)
+        return await self.account_route(request, lambda state: account.subscription(state, self.key_of(request)))
+
+    @staticmethod
+    def key_of(request: Request) -> str | None:
+        return bearer_key(headers_dict(request))
 
     async def whoami(self, request: Request) -> Response:
         limits = request.query_params.get("limits") == "1"
@@ -361,13 +455,15 @@ class FakeApi:
         await self.recorded_json(request)
         return json_response({"tracked": True})
 
-    async def provider_api(self, request: Request) -> Response:
+    async def provider_responses(self, request: Request) -> Response:
         headers, _ = await self.recorded_json(request)
         if (error := self.authorise(headers)) is not None:
             return error_response(error)
-        if self.state.plan == "go":
+        if self.state.plan_of(bearer_key(headers)) not in API_PLANS:
             return error_response(errors.upgrade_required())
-        return error_response(errors.error_json(501, "fakecc does not implement the Provider API", "not_implemented"))
+        return error_response(
+            errors.error_json(501, "fakecc does not implement /provider/v1/responses", "not_implemented")
+        )
 
     # -- /_fake control ----------------------------------------------------------------------------
 
@@ -423,9 +519,9 @@ class FakeApi:
             Route("/alpha/usage/summary", self.usage_summary, methods=["GET"]),
             Route("/alpha/fingerprint/record", self.fingerprint, methods=["POST"]),
             Route("/alpha/lifecycle-events", self.lifecycle, methods=["POST"]),
-            Route("/provider/v1/chat/completions", self.provider_api, methods=["POST"]),
-            Route("/provider/v1/messages", self.provider_api, methods=["POST"]),
-            Route("/provider/v1/responses", self.provider_api, methods=["POST"]),
+            Route("/provider/v1/chat/completions", self.provider_chat, methods=["POST"]),
+            Route("/provider/v1/messages", self.provider_messages, methods=["POST"]),
+            Route("/provider/v1/responses", self.provider_responses, methods=["POST"]),
             Route("/_fake/script", self.control_script, methods=["POST", "DELETE"]),
             Route("/_fake/state", self.control_state, methods=["GET", "POST"]),
             Route("/_fake/requests", self.control_requests, methods=["GET", "DELETE"]),

@@ -15,6 +15,8 @@ from typing import Any, Final
 
 from .catalog import PLANS
 
+PROVIDER_KEY_PREFIX: Final = "user_provider"  # keys on the Provider plan unless `key_plans` says otherwise
+
 REQUEST_LOG_SIZE: Final = 1000
 MAX_BODY_BYTES: Final = 50 * 1024 * 1024  # §2.4: the upstream answers 413 above ≈50 MB
 
@@ -43,6 +45,7 @@ class RecordedRequest:
 class FakeStats:
     paths: dict[str, int] = field(default_factory=dict)
     generate_calls: int = 0
+    provider_calls: int = 0  # model requests to /provider/v1/chat/completions and /provider/v1/messages
     streams_started: int = 0
     streams_completed: int = 0
     active_streams: int = 0
@@ -64,7 +67,9 @@ class FakeStats:
 class FakeState:
     """Everything a test may set or inspect. Highlights:
 
-    ``plan`` (go|goat|pro|max) gates models; ``default_scenario``/``default_framing`` apply when
+    ``plan`` (go|goat|pro|provider|max) gates models for every key, except keys named in ``key_plans``
+    (key → plan; a test switches a key's plan at run time there) and keys that start with
+    ``user_provider``, which are on the Provider plan; every plan but Go may use the Provider API; ``default_scenario``/``default_framing`` apply when
     neither ``script`` nor a ``fake:`` marker picks one; ``strict_deepseek`` refuses DeepSeek tool
     loops without replayed reasoning; ``require_max_tokens`` makes a missing ``max_tokens`` a 400;
     ``min_cli_version`` (off by default) refuses older ``x-command-code-version`` values with 403;
@@ -80,6 +85,7 @@ class FakeState:
     min_cli_version: str | None = None
     unknown_model_status: int = 403
     max_body_bytes: int = MAX_BODY_BYTES
+    key_plans: dict[str, str] = field(default_factory=dict)
     revoked_keys: set[str] = field(default_factory=set)
     exhausted_keys: set[str] = field(default_factory=set)
     models_down: bool = False
@@ -121,6 +127,14 @@ class FakeState:
     def requests_to(self, path: str) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path == path]
 
+    def plan_of(self, key: str | None) -> str:
+        """The plan of the account a key belongs to."""
+        if key is not None and key in self.key_plans:
+            return self.key_plans[key]
+        if key is not None and key.startswith(PROVIDER_KEY_PREFIX):
+            return "provider"
+        return self.plan
+
     def reset_at_ms(self, window: str) -> int:
         now_ms = int(time.time() * 1000)
         if window == "fiveHour":
@@ -136,6 +150,8 @@ class FakeState:
                 raise ValueError(f"field {name!r} cannot be patched")
             if name == "plan" and value not in PLANS:
                 raise ValueError(f"plan must be one of {', '.join(PLANS)}")
+            if name == "key_plans" and not all(plan in PLANS for plan in dict(value).values()):
+                raise ValueError(f"key_plans values must be one of {', '.join(PLANS)}")
             if name in {"revoked_keys", "exhausted_keys"}:
                 value = set(value)
             setattr(self, name, value)

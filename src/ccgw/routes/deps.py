@@ -18,7 +18,7 @@ from ccgw.auth import Identity, presented_key
 from ccgw.gateway import Call, Gateway, StreamFormat, respond, until_disconnect
 from ccgw.reasoning_memory import MissRecorder
 from ccgw.relay import Translator
-from ccgw.translate.common import Context, ReasoningLookup, UpstreamRequest
+from ccgw.translate.common import ClientBody, Context, ReasoningLookup, UpstreamRequest
 from ccgw.web import read_body, read_json, request_id
 
 T = TypeVar("T")
@@ -165,6 +165,7 @@ async def _answer(
         upstream = await offload(large, dialect.to_upstream, body, context(gateway, model.id, images))
     if garbage is not None:
         garbage.append(upstream.params)
+    upstream.client = ClientBody(dialect.endpoint, body, images)
     rid = request_id(request)
     headers = {dialect.id_header: rid} if dialect.id_header else {}
     if upstream.omitted_images:

@@ -73,6 +73,10 @@ async def usage(gateway: Annotated[Gateway, Depends(get_gateway)]) -> JSONRespon
     tree["cost_usd"] = round(tree["cost_micro"] / 1_000_000, 6)
     await gateway.plan.current()
     tree["plan"] = gateway.plan.public()
+    # Each account's upstream path now, and why (its counts in `by_account` may span both paths).
+    tree["accounts"] = [{"name": a.name, **a.access.public()} for a in gateway.pool.accounts]
+    for account in gateway.pool.accounts:
+        tree["by_account"].setdefault(account.name, {})["path"] = account.access.path
     tree["updated_at"] = iso(gateway.clock())
     tree["storage"] = gateway.store.status()
     return JSONResponse(tree)

@@ -115,7 +115,9 @@ def counter_rows(deltas: Iterable[tuple[UsageRecord, int]]) -> list[dict[str, An
         day, hour = breakdown_labels(record.at)
         counts = record.counters()
         values = [sign * counts.get(name, 0) for name in COUNTERS]
-        for scope in (("total", ""), ("key", record.key), ("model", record.model), ("day", day), ("hour", hour)):
+        scopes = [("total", ""), ("key", record.key), ("model", record.model), ("day", day), ("hour", hour)]
+        scopes += [(name, label) for name, label in (("account", record.account), ("path", record.path)) if label]
+        for scope in scopes:
             row = sums.get(scope)
             if row is None:
                 sums[scope] = list(values)

@@ -7,7 +7,8 @@ on one database migrate it exactly once. A database newer than this code is refu
 
 Version 1: the ledger, the counters, the per-key limit windows and budget reservations, the
 reasoning memory. Version 2: shared account cooldowns and plan-window state (used from the next
-phase on; see the README's "Storage").
+phase on; see the README's "Storage"). Version 3: each ledger row names the Command Code account
+and the upstream path (Provider API or CLI endpoint) that served it.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    inspect,
     select,
+    text,
     update,
 )
 
@@ -59,6 +62,8 @@ requests = Table(
     Column("cost_micro", BigInteger, nullable=False),
     Column("latency_ms", Float, nullable=False),
     Column("ttft_ms", Float),
+    Column("account", String(64), nullable=False, server_default=""),  # version 3
+    Column("path", String(16), nullable=False, server_default=""),  # version 3
     Index("requests_at", "at"),
 )
 
@@ -153,7 +158,17 @@ def _create(tables: Sequence[Table]) -> Callable[[Connection], None]:
     return migrate
 
 
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_create(V1), _create(V2))
+def _served_by(conn: Connection) -> None:
+    """Version 3: the account and path columns, on a ledger that version 1 made without them."""
+    present = {column["name"] for column in inspect(conn).get_columns("requests")}
+    for name in ("account", "path"):
+        if name not in present:
+            column = requests.c[name]
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.execute(text(f"ALTER TABLE requests ADD COLUMN {name} {kind} NOT NULL DEFAULT ''"))
+
+
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_create(V1), _create(V2), _served_by)
 LATEST = len(MIGRATIONS)
 
 

@@ -72,6 +72,15 @@ class Context:
         return omit_images(messages, self.model)
 
 
+@dataclass(frozen=True, slots=True)
+class ClientBody:
+    """The client's own request, for an upstream that speaks the client's dialect (the Provider API)."""
+
+    dialect: str  # the endpoint's name: "chat.completions", "messages", ...
+    body: Mapping[str, Any]
+    images: Mapping[str, str]  # remote URL → fetched data URL
+
+
 @dataclass(slots=True)
 class UpstreamRequest:
     """A translated request: the upstream `params` plus what the response side needs."""
@@ -86,6 +95,7 @@ class UpstreamRequest:
     conversation: str = ""  # stable seed for the thread id
     variants: tuple[dict[str, Any], ...] = ()  # params per choice, when they differ (several legacy prompts)
     omitted_images: int = 0  # images replaced by a note because the model takes text only
+    client: ClientBody | None = None  # set by the route; the Provider path may send it nearly as it came
 
     def choice_params(self) -> list[dict[str, Any]]:
         """The upstream params of each of the n generations."""

@@ -176,14 +176,23 @@ def _messages(conversation: list[messages_system.Indexed], state: _State) -> lis
     return out
 
 
-def _tools(body: dict[str, Any], referenced: set[str]) -> list[dict[str, Any]]:
+def offered_tools(body: dict[str, Any], referenced: set[str]) -> list[tuple[int, dict[str, Any]]]:
+    """The client's tools that go upstream, with their positions: custom tools only (server tools cannot
+    run there), a deferred one once referenced (or all, when server-side tool search was asked for)."""
     tools = [t for t in body.get("tools") or [] if isinstance(t, dict)]
     searching = any(str(t.get("type")).startswith(_TOOL_SEARCH_PREFIX) for t in tools)
     return [
-        common.tool_spec(tool.get("name"), tool.get("description"), tool.get("input_schema"), f"tools[{i}]")
+        (i, tool)
         for i, tool in enumerate(tools)
         if tool.get("type") in _CUSTOM_TOOL_TYPES
         and (tool.get("defer_loading") is not True or searching or tool.get("name") in referenced)
+    ]
+
+
+def _tools(body: dict[str, Any], referenced: set[str]) -> list[dict[str, Any]]:
+    return [
+        common.tool_spec(tool.get("name"), tool.get("description"), tool.get("input_schema"), f"tools[{i}]")
+        for i, tool in offered_tools(body, referenced)
     ]
 
 

@@ -21,6 +21,7 @@ from ccgw.errors import GatewayError, error_body
 from ccgw.jsonutil import loads
 from ccgw.upstream.events import Event, Finish, ReasoningDelta, TextDelta, ToolCall, Usage
 
+SIGNATURE_PREFIX = "ccgw."  # ccgw's own stand-in signatures start so: no provider can verify them
 STOP_REASONS = {"stop": "end_turn", "tool_calls": "tool_use", "length": "max_tokens", "content_filter": "refusal"}
 
 
@@ -36,7 +37,7 @@ def usage_payload(usage: Usage) -> dict[str, Any]:
 def _signature(thinking: list[str]) -> str:
     """An opaque stand-in: ccgw never verifies it, but clients expect thinking blocks to carry one."""
     digest = hashlib.sha256("".join(thinking).encode()).digest()[:24]
-    return "ccgw." + base64.b64encode(digest).decode()
+    return SIGNATURE_PREFIX + base64.b64encode(digest).decode()
 
 
 class MessagesStream:
@@ -62,12 +63,12 @@ class MessagesStream:
         }
         return [{"type": "message_start", "message": message}]
 
-    def _close(self) -> list[dict[str, Any]]:
+    def _close(self, signature: str | None = None) -> list[dict[str, Any]]:
         if self._open is None:
             return []
         out: list[dict[str, Any]] = []
         if self._open == "thinking":
-            delta = {"type": "signature_delta", "signature": _signature(self._thinking)}
+            delta = {"type": "signature_delta", "signature": signature or _signature(self._thinking)}
             out.append({"type": "content_block_delta", "index": self._index, "delta": delta})
             self._thinking = []
         self._open = None
@@ -90,7 +91,9 @@ class MessagesStream:
                 out = self._open_block("thinking", {"type": "thinking", "thinking": "", "signature": ""})
             self._thinking.append(event.text)
             delta = {"type": "thinking_delta", "thinking": event.text}
-            return [*out, {"type": "content_block_delta", "index": self._index, "delta": delta}]
+            out.append({"type": "content_block_delta", "index": self._index, "delta": delta})
+            # The provider's own signature (Claude) ends its block, and lets the client replay it.
+            return out + self._close(event.signature) if event.signature else out
         if isinstance(event, TextDelta):
             if self._open != "text":
                 out = self._open_block("text", {"type": "text", "text": ""})

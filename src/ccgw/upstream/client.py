@@ -10,7 +10,7 @@ in a `finally`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from typing import Any, cast
 
 import aiohttp
@@ -22,6 +22,8 @@ from ccgw.jsonutil import dumps, loads
 from ccgw.silence import Silence
 from ccgw.upstream import failures
 from ccgw.upstream.envelope import build_envelope, build_headers
+from ccgw.upstream.events import StreamReader, TurnReader
+from ccgw.upstream.ndjson import NDJSONDecoder
 
 ERROR_BODY_LIMIT = 64 * 1024
 
@@ -47,12 +49,26 @@ def transport_error(exc: Exception, what: str = "Command Code") -> errors.Gatewa
 
 
 class GenerateStream:
-    """An open `/alpha/generate` response; iterate :meth:`chunks`, then :meth:`aclose`."""
+    """An open generation (`/alpha/generate`, or a Provider API stream); iterate :meth:`chunks`, then
+    :meth:`aclose`. `reader` makes what reads its decoded events (the CLI endpoint's NDJSON parts, or a
+    Provider format), and the NDJSON decoder also reads SSE `data:` frames."""
 
-    def __init__(self, response: httpx.Response, *, first_timeout: float, idle_timeout: float) -> None:
+    def __init__(
+        self,
+        response: httpx.Response,
+        *,
+        first_timeout: float,
+        idle_timeout: float,
+        reader: Callable[[], StreamReader] = TurnReader,
+    ) -> None:
         self.response = response
         self._first_timeout = first_timeout
         self._idle_timeout = idle_timeout
+        self.reader = reader
+
+    @staticmethod
+    def decoder() -> NDJSONDecoder:
+        return NDJSONDecoder()
 
     async def chunks(self) -> AsyncGenerator[bytes, None]:
         """The body as it arrives; the silence before the first chunk and between two is bounded."""
@@ -127,7 +143,7 @@ class CommandCodeClient:
             raise transport_error(exc) from exc
         if response.status_code != 200:
             try:
-                body = await _read_limited(response, ERROR_BODY_LIMIT)
+                body = await read_limited(response, ERROR_BODY_LIMIT)
             except (TimeoutError, httpx.HTTPError):
                 body = b""
             finally:
@@ -154,7 +170,7 @@ class CommandCodeClient:
             raise errors.UpstreamError(f"Command Code sent invalid JSON for {path}") from exc
 
 
-async def _read_limited(response: httpx.Response, limit: int) -> bytes:
+async def read_limited(response: httpx.Response, limit: int) -> bytes:
     body = b""
     async with asyncio.timeout(10):
         async for chunk in response.aiter_bytes():

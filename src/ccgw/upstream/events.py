@@ -20,7 +20,7 @@ upstream are handled once, in :class:`TurnReader`:
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from ccgw import errors
 from ccgw.jsonutil import JSONDecodeError, dumps_str, loads
@@ -92,6 +92,9 @@ class TextDelta:
 @dataclass(slots=True)
 class ReasoningDelta:
     text: str
+    # Set on the last delta of a thinking block whose provider signed it (Claude on the Provider API):
+    # the block ends there, and an Anthropic client gets the signature to replay the block with.
+    signature: str | None = None
 
 
 @dataclass(slots=True)
@@ -115,6 +118,22 @@ class Failure:
 
 
 Event = TextDelta | ReasoningDelta | ToolCall | Finish | Failure
+
+
+class StreamReader(Protocol):
+    """What reads one upstream generation (a decoded event at a time) into turn events: the CLI
+    endpoint's :class:`TurnReader`, or a Provider API reader. Exactly one terminal event comes last."""
+
+    usage: Usage
+    terminal: Finish | Failure | None
+    skipped: int
+    paused: bool
+    continuations: int
+
+    def feed(self, event: dict[str, Any]) -> list[Event]: ...
+    def end(self) -> list[Event]: ...
+    def fail(self, error: errors.GatewayError) -> list[Event]: ...
+    def resume(self) -> None: ...
 
 
 def _int(value: Any) -> int:
@@ -147,7 +166,7 @@ def _cost(metadata: Any) -> float:
         return 0.0
 
 
-def _arguments(raw: Any) -> str | None:
+def tool_arguments(raw: Any) -> str | None:
     """The tool input as JSON object text, or None when it is missing or not an object."""
     if isinstance(raw, str):
         try:
@@ -262,7 +281,7 @@ class TurnReader:
         if not isinstance(call_id, str) or not call_id or call_id in self._calls:
             return []  # a late duplicate of a call already emitted
         self._open_inputs.pop(call_id, None)
-        arguments = _arguments(raw)
+        arguments = tool_arguments(raw)
         if not isinstance(name, str) or not name or arguments is None:
             return [self._fail(errors.UpstreamError(f"Command Code sent a malformed tool call ({call_id})"))]
         self._calls.add(call_id)

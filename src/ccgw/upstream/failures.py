@@ -6,6 +6,10 @@ text, and JSON documents double-encoded inside `message`. In-band `error` events
 CLI reads them (§11): the status of a `"NNN {json}"` message (when that JSON has `error.message`),
 else `statusCode`.
 
+The Provider API (§8) answers in its formats: OpenAI's `{"error": {message, type, code}}` and Anthropic's
+`{"type": "error", "error": {type, message}}`, before the stream and inside it (:func:`from_provider_error`);
+a Go plan's `upgrade_required` gets its own code, which moves the account to the CLI endpoint.
+
 The refusals the CLI knows get their own codes: insufficient credits (which arrive as a 400), an
 organisation's spend cap (`USAGE_EXCEEDED`), used-up premium credits, zero data retention with no
 provider (`CMD_ZDR_NO_PROVIDERS`), and 429s that name a plan window or a per-model limit.
@@ -146,6 +150,11 @@ def map_status(
             retry_after=retry_after,
         )
     if status == 403:
+        if "upgrade_required" in lowered:
+            return errors.PermissionDeniedError(
+                f"This Command Code account's plan has no Provider API access (upstream 403: {detail})",
+                code="upgrade_required",
+            )
         if "model_not_in_plan" in lowered:
             return errors.PermissionDeniedError(
                 f"This model is not in your Command Code plan ({detail})", code="model_not_in_plan"
@@ -261,6 +270,37 @@ def from_event(event: Mapping[str, Any]) -> errors.GatewayError:
         message, code, status_field = str(event.get("message") or "upstream error"), "", None
     status, message = _inband_status(message, status_field)
     error = map_status(status, message, code)
+    if isinstance(error, errors.RateLimitError) and error.retry_after is None:
+        error.retry_after = 5.0
+    return error
+
+
+# Error types of the Provider API's two formats (Anthropic's, and the OpenAI names that differ) → status.
+_ERROR_TYPES = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "rate_limit_exceeded": 429,
+    "api_error": 500,
+    "server_error": 500,
+    "overloaded_error": 529,
+}
+
+
+def from_provider_error(document: Mapping[str, Any]) -> errors.GatewayError:
+    """An error frame inside a Provider API stream: OpenAI's `{"error": {message, type, code}}` (the
+    code may be the status) or Anthropic's `{"type": "error", "error": {type, message}}`."""
+    inner = document.get("error")
+    if not isinstance(inner, Mapping):
+        inner = {"message": str(inner or "upstream error")}
+    message = str(inner.get("message") or "upstream error")
+    kind, code = inner.get("type"), inner.get("code")
+    numeric = code if isinstance(code, int) else None
+    status, message = _inband_status(message, numeric or _ERROR_TYPES.get(str(kind), 502))
+    error = map_status(status, message, str(code if isinstance(code, str) else kind or ""))
     if isinstance(error, errors.RateLimitError) and error.retry_after is None:
         error.retry_after = 5.0
     return error
