@@ -7,10 +7,11 @@ as new (`updated_at`), so a slow commit never undoes a later fact.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, bindparam, delete, select
 
 from ccgw.storage import schema
 from ccgw.storage.ops import OWNER_TTL, insert_for
@@ -40,12 +41,19 @@ def save(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         conn.execute(_save_statement(conn), list(rows))
 
 
+@functools.cache
+def _rows_query() -> Any:
+    """Built once: it runs every second, and building it costs more than running it."""
+    table, owners = schema.account_state, schema.owners
+    live = select(owners.c.owner).where(owners.c.seen_at >= bindparam("since"))
+    accounts: Any = bindparam("accounts", expanding=True)
+    return select(table, table.c.owner.in_(live).label("live")).where(table.c.account.in_(accounts))
+
+
 def rows_for(conn: Connection, accounts: Sequence[str], now: float) -> list[dict[str, Any]]:
     """Every row of `accounts`, each with `live`: whether the gateway that wrote it is still running."""
-    table, owners = schema.account_state, schema.owners
-    live = select(owners.c.owner).where(owners.c.seen_at >= now - OWNER_TTL)
-    query = select(table, table.c.owner.in_(live).label("live")).where(table.c.account.in_(list(accounts)))
-    return [{**row, "live": bool(row["live"])} for row in conn.execute(query).mappings()]
+    found = conn.execute(_rows_query(), {"since": now - OWNER_TTL, "accounts": list(accounts)}).mappings()
+    return [{**row, "live": bool(row["live"])} for row in found]
 
 
 def lease(conn: Connection, account: str, part: str, owner: str, now: float, seconds: float) -> bool:
