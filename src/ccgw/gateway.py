@@ -40,6 +40,7 @@ from ccgw.reasoning_memory import ReasoningMemory
 from ccgw.relay import Stage, Translator, collect, relay
 from ccgw.shared_state import SharedState
 from ccgw.storage import Store
+from ccgw.storage.schema import LEDGER_MODEL_CHARS
 from ccgw.translate.common import UpstreamRequest
 from ccgw.translate.stops import StopFilter
 from ccgw.translate.token_estimate import estimate_tokens
@@ -424,7 +425,7 @@ class Gateway:
                 request_id=call.request_id,
                 key=call.identity.name,
                 endpoint=call.endpoint,
-                model=call.model,
+                model=call.model[:LEDGER_MODEL_CHARS],  # a refused name may be longer (up to 256, see schemas)
                 status="ok" if error is None else str(error.code or type(error).__name__),
                 latency_ms=(now - call.started) * 1000,
                 ttft_ms=None if first_output_at is None else (first_output_at - call.started) * 1000,

@@ -37,6 +37,7 @@ from sqlalchemy import (
 from ccgw.usage import COUNTERS
 
 metadata = MetaData()
+LEDGER_MODEL_CHARS = 200  # longer model names are cut to this (PostgreSQL refuses a longer value)
 
 schema_version = Table(
     "schema_version", metadata, Column("id", Integer, primary_key=True), Column("version", Integer, nullable=False)
@@ -52,7 +53,7 @@ requests = Table(
     Column("at", Float, nullable=False),
     Column("key", String(200), nullable=False),
     Column("endpoint", String(64), nullable=False),
-    Column("model", String(200), nullable=False),
+    Column("model", String(LEDGER_MODEL_CHARS), nullable=False),
     Column("status", String(100), nullable=False),
     Column("upstream", Boolean, nullable=False),
     Column("input_tokens", BigInteger, nullable=False),
