@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import httpx
 import pytest
@@ -265,15 +267,20 @@ def test_shared_failing_database_gateway_serves_on_its_own_state_and_says_so(
     assert detail["status"] == "degraded"
     assert detail["shared_state"]["status"] == "local" and "connection refused" in detail["shared_state"]["error"]
     assert client.post("/v1/chat/completions", json=CHAT).status_code == 200  # still serving
-    upstream.routes["generate"].mock(return_value=httpx.Response(429, json={"error": {"message": "slow"}}))
+    limited = httpx.Response(429, json={"error": {"message": "slow"}}, headers={"retry-after": "60"})
+    upstream.routes["generate"].mock(return_value=limited)
     assert client.post("/v1/chat/completions", json=CHAT).status_code == 429
     calls = upstream.routes["generate"].call_count
     assert client.post("/v1/chat/completions", json=CHAT).status_code == 429  # its own cooldown: fails fast
     assert upstream.routes["generate"].call_count == calls
     broken.failing = False
     gateway_.store._stop.set()  # the writer retries now rather than after its back-off
-    client.portal.call(gateway_.shared.refresh)  # type: ignore[union-attr]
-    assert client.get("/health?detail=1").json()["shared_state"]["status"] in ("ok", "local")
+    for _ in range(100):
+        client.portal.call(gateway_.shared.refresh)  # type: ignore[union-attr]
+        if client.get("/health?detail=1").json()["shared_state"]["status"] == "ok":
+            break
+        time.sleep(0.02)
+    assert client.get("/health?detail=1").json()["shared_state"] == {"status": "ok", "read_at": ANY}
 
 
 CHAT = {"model": "deepseek-v4-pro", "messages": [{"role": "user", "content": "hi"}]}
