@@ -39,6 +39,26 @@ def test_accounting_refused_request_recorded_as_rejected(app_factory: Any, stora
     assert client.get("/usage/recent").json()["requests"][0]["request_id"] == refused.headers["x-request-id"]
 
 
+def test_accounting_refused_long_model_name_does_not_break_the_ledger(app_factory: Any, storage_url: str) -> None:
+    """A client's unknown model name of 256 characters (the most the edge takes; a Gemini path takes more):
+    PostgreSQL refuses a longer value than the ledger's column, which failed every later commit too."""
+    client = app_factory(settings(storage_url))
+    for name in ("m" * 256, "g" * 1000):
+        if name.startswith("m"):
+            refused = client.post("/v1/chat/completions", json={**CHAT, "model": name})
+        else:
+            refused = client.post(
+                f"/v1beta/models/{name}:generateContent", json={"contents": [{"parts": [{"text": "hi"}]}]}
+            )
+        assert refused.status_code == 404, refused.text
+        entry = client.get(f"/v1/usage/{refused.headers['x-request-id']}").json()
+        assert entry["model"] == name[:200] and entry["upstream"] is False
+    assert client.post("/v1/chat/completions", json=CHAT).status_code == 200
+    usage = client.get("/usage").json()
+    assert usage["storage"]["status"] == "ok"
+    assert (usage["total_requests"], usage["rejected_requests"]) == (1, 2)
+
+
 def test_accounting_cost_after_finish_corrects_the_record(
     app_factory: Any, upstream: respx.MockRouter, storage_url: str
 ) -> None:

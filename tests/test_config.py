@@ -78,6 +78,8 @@ def test_api_keys_list_with_names() -> None:
             {"api_keys": [{"name": "a", "key": "ccgw-aaaaaaaa"}, {"name": "a", "key": "ccgw-bbbbbbbb"}]},
             "duplicate name",
         ),
+        ({"commandcode": {"accounts": [{"name": "n" * 65, "api_key": "user_x"}]}}, "commandcode.accounts.0.name"),
+        ({"api_keys": [{"name": "n" * 201, "key": "ccgw-aaaaaaaa"}]}, "api_keys.0.name"),
     ],
 )
 def test_bad_config_names_the_key(data: dict[str, object], message: str) -> None:

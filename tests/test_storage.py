@@ -246,20 +246,60 @@ def test_store_migrates_a_version_1_database_keeping_its_data(tmp_path: Path, st
         await db.close()
         store = await opened(tmp_path, storage_url)
         version = await store.db.read(schema.current_version)
-        has_v2 = await store.db.read(lambda conn: conn.dialect.has_table(conn, "account_state"))
+        has_v4 = await store.db.read(lambda conn: conn.dialect.has_table(conn, "account_state"))
         store.record(record(9, account="work", path="provider"))
         await store.durable()
         served = await store.lookup("req_9")
         tree = await store.tree()
         await store.close()
-        assert has_v2
+        assert has_v4
         return version, tree, served
 
     version, tree, served = run(go())
-    assert version == schema.LATEST == 3
+    assert version == schema.LATEST == 4
     assert tree["total_requests"] == 8
     assert served is not None and (served["account"], served["path"]) == ("work", "provider")
     assert tree["by_account"]["work"]["total_requests"] == 1 and tree["by_path"]["provider"]["total_requests"] == 1
+
+
+# Version 2's two tables as the phase-1 code created them (never written by any ccgw).
+PHASE_1_TABLES = (
+    "CREATE TABLE account_state (account VARCHAR(64) PRIMARY KEY, cooldown_until FLOAT NOT NULL, "
+    "reason VARCHAR(100) NOT NULL, failures INTEGER NOT NULL, cooled_by TEXT, blocked_models TEXT NOT NULL, "
+    "updated_at FLOAT NOT NULL)",
+    "CREATE TABLE plan_state (account VARCHAR(64) PRIMARY KEY, document TEXT, fetched_at FLOAT, "
+    "exhausted TEXT NOT NULL, updated_at FLOAT NOT NULL)",
+)
+
+
+def test_store_migrates_a_version_3_database_to_one_row_per_shared_fact(tmp_path: Path, storage_url: str) -> None:
+    from ccgw.storage import database_url
+    from ccgw.storage.database import open_database
+
+    async def go() -> tuple[int, set[str], bool, list[dict[str, Any]]]:
+        db = open_database(database_url(StorageSettings(url=storage_url), tmp_path / "usage.json"))
+        await db.write(lambda conn: schema.migrate(conn, target=1))
+        for sql in PHASE_1_TABLES:
+            await db.write(lambda conn, sql=sql: conn.execute(schema.text(sql)))
+        await db.write(lambda conn: schema.migrate(conn, target=3))
+        await db.close()
+        store = await opened(tmp_path, storage_url)
+        version = await store.db.read(schema.current_version)
+        columns = await store.db.read(
+            lambda conn: {c["name"] for c in schema.inspect(conn).get_columns("account_state")}
+        )
+        has_plan_state = await store.db.read(lambda conn: conn.dialect.has_table(conn, "plan_state"))
+        store.share({"account": "a" * 64, "part": "cooldown", "until": NOW + 60, "data": "{}", "updated_at": NOW})
+        await store.durable()
+        rows = await store.shared_rows(["a" * 64])
+        await store.close()
+        return version, columns, has_plan_state, rows
+
+    version, columns, has_plan_state, rows = run(go())
+    assert version == 4
+    assert columns == {"account", "part", "until", "data", "updated_at", "owner"}
+    assert not has_plan_state
+    assert [(r["part"], r["until"], r["live"]) for r in rows] == [("cooldown", NOW + 60, True)]
 
 
 def test_store_refuses_a_newer_schema_in_one_line(tmp_path: Path, storage_url: str) -> None:
@@ -278,7 +318,7 @@ def test_store_refuses_a_newer_schema_in_one_line(tmp_path: Path, storage_url: s
     run(bump())
     with pytest.raises(StorageStartError) as refused:
         check(StorageSettings(url=storage_url), tmp_path / "usage.json")
-    assert str(refused.value) == "the database has schema version 99; this ccgw knows up to 3"
+    assert str(refused.value) == "the database has schema version 99; this ccgw knows up to 4"
 
 
 LEGACY_TREE = {

@@ -11,7 +11,9 @@ An account that fails before the first byte is cooled down and the request moves
 * 5xx, connection failures, timeouts: a short backoff that doubles with each failure in a row.
 
 Cooldowns are moments on the clock, so they expire on their own. A conversation keeps using the
-same account while it is healthy (the upstream's prompt cache is per account).
+same account while it is healthy (the upstream's prompt cache is per account). Each change is told to
+`on_change` (with the part that changed: `"cooldown"` or `"model:<id>"`), so gateways on one database
+share it (:mod:`ccgw.shared_state`).
 """
 
 from __future__ import annotations
@@ -82,13 +84,23 @@ def final_refusal(error: errors.GatewayError | None) -> bool:
     return isinstance(error, errors.RateLimitError) and bool(error.window or error.model)
 
 
+def _ignore(account: Account, part: str) -> None:
+    pass
+
+
 class AccountPool:
     def __init__(
-        self, accounts: Sequence[Account], clock: Callable[[], float] = time.time, *, backoff: float = 1.0
+        self,
+        accounts: Sequence[Account],
+        clock: Callable[[], float] = time.time,
+        *,
+        backoff: float = 1.0,
+        on_change: Callable[[Account, str], None] = _ignore,
     ) -> None:
         self.accounts = list(accounts)
         self._clock = clock
         self._backoff = backoff
+        self._on_change = on_change
 
     def candidates(self, seed: str, model: str) -> list[Account]:
         """Healthy accounts, the conversation's own first (stable while it stays healthy)."""
@@ -110,20 +122,25 @@ class AccountPool:
         Only the cooldown's own cause decides: a model blocked on this account says nothing about
         whether the account as a whole is healthy, so it must not keep the backoff growing.
         """
+        if not (account.failures or account.cooldown_until or account.cooled_by):
+            return  # already healthy: the common case, and nothing to tell
         if account.cooled_by is None or transient(account.cooled_by) or self._clock() >= account.cooldown_until:
             account.cooldown_until = 0.0
             account.failures = 0
             account.reason = ""
             account.cooled_by = None
+            self._on_change(account, "cooldown")
 
     def failed(self, account: Account, error: errors.GatewayError, model: str) -> None:
         """Cool `account` down as `error` deserves (nothing for errors the request itself caused)."""
         now = self._clock()
         if isinstance(error, errors.PermissionDeniedError) and error.code == "model_not_in_plan":
             account.blocked_models[model] = (now + MODEL_BLOCK, error)
+            self._on_change(account, "model:" + model)
             return
         if isinstance(error, errors.RateLimitError) and error.model:
             account.blocked_models[model] = (now + (error.resets_in or error.retry_after or MODEL_BLOCK), error)
+            self._on_change(account, "model:" + model)
             return
         if not account_level(error):
             return
@@ -142,6 +159,7 @@ class AccountPool:
         account.cooldown_until = max(account.cooldown_until, now + wait)
         account.reason = error.code or type(error).__name__
         account.cooled_by = error
+        self._on_change(account, "cooldown")
 
     def states(self) -> list[dict[str, Any]]:
         """For `/health?detail=1` (never the keys)."""

@@ -105,7 +105,7 @@ def create_app(
             )
             app.state.gateway = gateway
             app.state.embeddings = EmbeddingsForwarder(settings.embeddings, transport=embeddings_transport)
-            gateway.start()
+            await gateway.start()
             try:
                 yield
             finally:

@@ -62,7 +62,7 @@ class LocalKey(_Frozen):
     `python app.py keys add` writes, so the config file never holds the key itself).
     """
 
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=200)  # the ledger's `key` column
     key: str | None = Field(default=None, min_length=8)
     key_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     models: tuple[str, ...] = ()  # allowed model ids (shell patterns, e.g. "deepseek/*"); empty = all
@@ -93,7 +93,7 @@ UpstreamMode = Literal["auto", "provider", "cli"]
 class Account(_Frozen):
     """One Command Code account (its CLI key)."""
 
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=64)  # the ledger's `account` column
     api_key: str = Field(min_length=1)
     upstream: UpstreamMode = "auto"
 

@@ -38,7 +38,9 @@ from ccgw.metrics import Metrics
 from ccgw.plan import PlanMonitor, fetch_plan
 from ccgw.reasoning_memory import ReasoningMemory
 from ccgw.relay import Stage, Translator, collect, relay
+from ccgw.shared_state import SharedState
 from ccgw.storage import Store
+from ccgw.storage.schema import LEDGER_MODEL_CHARS
 from ccgw.translate.common import UpstreamRequest
 from ccgw.translate.stops import StopFilter
 from ccgw.translate.token_estimate import estimate_tokens
@@ -114,8 +116,12 @@ class Gateway:
         self._absent: dict[str, None] = {}  # tool-call ids the database had no reasoning for (bounded)
         self.metrics = Metrics()
         self.clock = clock
+        self.shared = SharedState(store, clock)  # cooldowns, plan and paths, with other gateways on the database
         self.pool = AccountPool(
-            [self._account(name, key) for name, key in accounts], clock, backoff=settings.retries.backoff
+            [self._account(name, key) for name, key in accounts],
+            clock,
+            backoff=settings.retries.backoff,
+            on_change=self.shared.changed,
         )
         self._no_plan = PlanMonitor(_nothing, ttl=3600, clock=clock)
         self._live: dict[TurnGroup, UsageRecord | None] = {}  # open generations → their record, once made
@@ -130,14 +136,17 @@ class Gateway:
     def _account(self, name: str, key: str) -> Account:
         fetch = functools.partial(fetch_plan, self.upstream.get_json, key)
         commandcode = self.settings.commandcode
+        link = self.shared.link(key, self.settings.plan_cache_ttl)
         access = ProviderAccess(
             commandcode.upstream_of(name),
             functools.partial(self.provider.has_access, key),
             interval=commandcode.provider_check_interval,
             clock=self.clock,
             name=name,
+            on_decided=link.decided,
         )
-        return Account(name, key, PlanMonitor(fetch, ttl=self.settings.plan_cache_ttl, clock=self.clock), access)
+        plan = PlanMonitor(fetch, ttl=self.settings.plan_cache_ttl, clock=self.clock, peers=link)
+        return Account(name, key, plan, access)
 
     def _config_changed(self, settings: Settings) -> None:
         """The config file changed: use the Command Code key(s) it names now (accounts keep their state)."""
@@ -161,13 +170,16 @@ class Gateway:
         accounts = self.pool.accounts
         return accounts[0].plan if accounts else self._no_plan
 
-    def start(self) -> None:
-        """Background work at start-up: fetch each account's plan, find out its upstream path."""
+    async def start(self) -> None:
+        """Background work at start-up: learn what other gateways know of the accounts, then fetch each
+        account's plan and find out its upstream path where they did not."""
+        await self.shared.start(self.pool)
         for account in self.pool.accounts:
             account.plan.refresh_soon()
             account.access.check_soon()
 
     async def aclose(self) -> None:
+        await self.shared.aclose()
         await asyncio.gather(*(group.aclose() for group in list(self._live)))
         for account in self.pool.accounts:
             await account.plan.aclose()
@@ -413,7 +425,7 @@ class Gateway:
                 request_id=call.request_id,
                 key=call.identity.name,
                 endpoint=call.endpoint,
-                model=call.model,
+                model=call.model[:LEDGER_MODEL_CHARS],  # a refused name may be longer (up to 256, see schemas)
                 status="ok" if error is None else str(error.code or type(error).__name__),
                 latency_ms=(now - call.started) * 1000,
                 ttft_ms=None if first_output_at is None else (first_output_at - call.started) * 1000,

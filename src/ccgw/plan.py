@@ -8,6 +8,10 @@ refreshed in the background; when the upstream cannot be reached the last copy i
 `plan_window_exhausted`, 402 `spend_cap_exceeded`) with a `Retry-After` until its reset, instead of
 going to an upstream that would refuse them. An upstream 429 that names its window marks it exhausted
 at once, until its reset, whatever a lagging credits document says meanwhile.
+
+Gateways on one database share a plan (:class:`PlanPeers`, see :mod:`ccgw.shared_state`): one of them
+polls billing per `ttl` and the others take its documents, and a window one of them saw refused is
+refused by all.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 from urllib.parse import quote
 
 from ccgw.errors import GatewayError, PaymentRequiredError, RateLimitError
@@ -31,6 +35,33 @@ FETCH_WAIT = 5.0  # how long /usage waits for a refresh before answering with wh
 UNKNOWN_RESET = 300.0  # a window refused without a reset time: blocked this long, then asked again
 
 GetJson = Callable[..., Awaitable[Any]]
+
+
+class PlanPeers(Protocol):
+    """The other gateways that watch the same plan."""
+
+    async def may_poll(self) -> bool:
+        """Whether this gateway polls billing this period (no other one does)."""
+        ...
+
+    def fetched(self, document: Any, at: float) -> None:
+        """This gateway fetched the plan's documents."""
+
+    def noted(self, window: str, until: float) -> None:
+        """An upstream 429 told this gateway that `window` is used up until `until`."""
+
+
+class Alone:
+    """No other gateway: poll when due, tell nobody."""
+
+    async def may_poll(self) -> bool:
+        return True
+
+    def fetched(self, document: Any, at: float) -> None:
+        pass
+
+    def noted(self, window: str, until: float) -> None:
+        pass
 
 
 async def fetch_plan(get_json: GetJson, api_key: str) -> dict[str, Any]:
@@ -158,11 +189,17 @@ def parse_credits(document: Any, now: float) -> PlanState:
 
 class PlanMonitor:
     def __init__(
-        self, fetch: Callable[[], Awaitable[Any]], *, ttl: float, clock: Callable[[], float] = time.time
+        self,
+        fetch: Callable[[], Awaitable[Any]],
+        *,
+        ttl: float,
+        clock: Callable[[], float] = time.time,
+        peers: PlanPeers | None = None,
     ) -> None:
         self._fetch = fetch
         self._ttl = ttl
         self._clock = clock
+        self._peers: PlanPeers = peers or Alone()
         self.state = PlanState()
         self._attempted_at: float | None = None
         self._task: asyncio.Task[None] | None = None
@@ -170,27 +207,47 @@ class PlanMonitor:
 
     async def refresh(self) -> None:
         self._attempted_at = self._clock()
+        if not await self._peers.may_poll():
+            return  # another gateway polls this period: its documents come through the database
         try:
             document = await self._fetch()
             self.state = parse_plan(document, self._clock())
         except (GatewayError, ValueError) as exc:
             log.warning("plan windows unavailable, keeping the last copy: %s", exc)
             self.state.status = "stale" if self.state.fetched_at is not None else "unavailable"
+            return
+        assert self.state.fetched_at is not None
+        self._peers.fetched(document, self.state.fetched_at)
+
+    def adopt(self, document: Any, fetched_at: float) -> bool:
+        """Take the documents another gateway fetched, if newer than this copy; True if taken."""
+        if self.state.fetched_at is not None and fetched_at <= self.state.fetched_at:
+            return False
+        try:
+            self.state = parse_plan(document, fetched_at)
+        except ValueError:
+            return False
+        self._attempted_at = max(self._attempted_at or 0.0, fetched_at)  # not due before its ttl runs out
+        return True
+
+    def adopt_exhausted(self, window: str, until: float) -> None:
+        """Another gateway saw `window` (ccgw's name) refused until `until`."""
+        if window in WINDOWS.values() and until > self._noted.get(window, 0.0):
+            self._noted[window] = until
 
     def _due(self) -> bool:
         return self._attempted_at is None or self._clock() - self._attempted_at >= self._ttl
 
-    def refresh_soon(self) -> asyncio.Task[None]:
-        """Start a background refresh if one is due and none is running."""
+    def refresh_soon(self) -> asyncio.Task[None] | None:
+        """Start a background refresh if one is due and none is running; the refresh under way, if any."""
         if (self._task is None or self._task.done()) and self._due():
             self._task = asyncio.get_running_loop().create_task(self.refresh())
-        assert self._task is not None
         return self._task
 
     async def current(self) -> PlanState:
         """The plan as fresh as a short wait allows (stale or unavailable rather than failing)."""
-        if self._due():
-            task = self.refresh_soon()
+        task = self.refresh_soon() if self._due() else None
+        if task is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(task), FETCH_WAIT)
         return self.state
@@ -244,6 +301,7 @@ class PlanMonitor:
             reset = known.resets_at if known and known.resets_at and known.resets_at > now else None
             seconds = (reset - now) if reset else UNKNOWN_RESET
         self._noted[name] = now + seconds
+        self._peers.noted(name, now + seconds)
 
     def close(self) -> None:
         """Stop a refresh under way (the account is gone)."""

@@ -1,6 +1,8 @@
 """Two gateways on one PostgreSQL, behind one round-robin proxy: one key's `rpm` and budget hold
-exactly across both, `/usage` is the same total on either, and a conversation that moves to the
-other gateway keeps its remembered reasoning.
+exactly across both, `/usage` is the same total on either, a conversation that moves to the
+other gateway keeps its remembered reasoning, and what one gateway learns about a Command Code
+account (a cooldown, a used-up plan window, its upstream path, its billing) the other uses without
+asking the upstream again.
 
 The proxy is a small TCP round robin (each connection to the next gateway), standing in for nginx,
 Caddy or HAProxy; clients open a connection per request so the requests spread over both.
@@ -13,14 +15,23 @@ import contextlib
 import itertools
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from tests.e2e.conftest import E2E_SETTINGS
-from tests.e2e.harness import LOCAL_KEY, FakeControl, Process, free_port, start_gateway, write_config
+from tests.e2e.harness import (
+    LOCAL_KEY,
+    PROVIDER_KEY,
+    UPSTREAM_KEY,
+    FakeControl,
+    Process,
+    free_port,
+    start_gateway,
+    write_config,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -81,25 +92,43 @@ class RoundRobin(threading.Thread):
         self.join(5)
 
 
+Starter = Callable[..., Process]
+
+
 @pytest.fixture
-def pair(tmp_path: Path, fake: Process, postgres: Any) -> Iterator[tuple[Process, Process, str]]:
+def starter(tmp_path: Path, fake: Process, postgres: Any) -> Iterator[Starter]:
+    """Starts gateways on one new PostgreSQL database: `starter(name, accounts=None, **config)`; all
+    stopped at the end."""
     url = postgres.new_database()
-    gateways = []
-    for name in ("a", "b"):
+    started: list[Process] = []
+
+    def start(name: str, accounts: list[dict[str, str]] | None = None, **extra: Any) -> Process:
         workdir = tmp_path / name
         workdir.mkdir()
-        config = write_config(workdir, fake.url, **E2E_SETTINGS, storage={"url": url})
+        if accounts is not None:
+            extra.update(upstream_key="", commandcode={"base_url": fake.url, "accounts": accounts})
+        config = write_config(workdir, fake.url, **{**E2E_SETTINGS, "storage": {"url": url}, **extra})
         text = config.read_text().replace("api_keys:\n", "api_keys:\n" + _yaml_keys())
         config.write_text(text)
-        gateways.append(start_gateway(workdir, config))
+        started.append(start_gateway(workdir, config))
+        return started[-1]
+
+    try:
+        yield start
+    finally:
+        for gateway in started:
+            gateway.stop()
+
+
+@pytest.fixture
+def pair(starter: Starter) -> Iterator[tuple[Process, Process, str]]:
+    gateways = [starter("a"), starter("b")]
     proxy = RoundRobin([("127.0.0.1", int(g.url.rsplit(":", 1)[1])) for g in gateways])
     base = proxy.start_serving()
     try:
         yield gateways[0], gateways[1], base
     finally:
         proxy.stop()
-        for gateway in gateways:
-            gateway.stop()
 
 
 def _yaml_keys() -> str:
@@ -209,3 +238,104 @@ def test_conversation_moves_between_gateways_with_its_reasoning(
     assert second.status_code == 200, second.text
     sent = control.requests()[-1]["body"]["params"]["messages"]
     assert sent[1]["content"][0] == {"type": "reasoning", "text": "I should read the file first."}
+
+
+# -- what one gateway learns about a Command Code account, the other uses ------------------------
+
+HEADERS = {"Authorization": f"Bearer {LOCAL_KEY}"}
+BACKUP_KEY = "user_e2e_backup_0123456789abcdefghijklmnopq"
+
+
+def chat(gateway: Process, text: str) -> httpx.Response:
+    body = {"model": "deepseek-v4-flash", "max_tokens": 16, "messages": [{"role": "user", "content": text}]}
+    return httpx.post(gateway.url + "/v1/chat/completions", json=body, headers=HEADERS, timeout=30)
+
+
+def health(gateway: Process) -> dict[str, Any]:
+    detail: dict[str, Any] = httpx.get(gateway.url + "/health?detail=1", headers=HEADERS, timeout=10).json()
+    return detail
+
+
+def account(gateway: Process, name: str = "default") -> dict[str, Any]:
+    return next(a for a in health(gateway)["accounts"] if a["name"] == name)
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_two_gateways_share_a_cooldown_the_other_fails_fast(
+    pair: tuple[Process, Process, str], control: FakeControl
+) -> None:
+    a, b, _ = pair
+    first = chat(a, "fake:http_429(window=none,retry_after=120)")
+    assert first.status_code == 429 and first.json()["error"]["code"] == "rate_limit_exceeded"
+    assert wait_for(lambda: account(b)["state"] == "cooling_down"), health(b)
+    assert account(b)["reason"] == "rate_limit_exceeded" and 100 < account(b)["cooldown_seconds"] <= 120
+    calls = control.stats()["generate_calls"]
+    again = chat(b, "hello")
+    assert again.status_code == 429, again.text
+    assert again.json()["error"]["message"] == first.json()["error"]["message"]  # a's error, remembered by b
+    assert 100 < int(again.headers["retry-after"]) <= 120
+    assert control.stats()["generate_calls"] == calls  # b never asked the upstream
+    assert health(b)["shared_state"]["status"] == "ok"
+
+
+def test_two_gateways_share_a_402_the_other_fails_over_without_asking(starter: Starter, control: FakeControl) -> None:
+    accounts = [{"name": "main", "api_key": UPSTREAM_KEY}, {"name": "backup", "api_key": BACKUP_KEY}]
+    a, b = starter("a", accounts), starter("b", accounts)
+    control.state(exhausted_keys=[UPSTREAM_KEY])
+    try:
+        for i in range(8):  # conversations spread over both accounts: one reaches main, which refuses
+            assert chat(a, f"question {i}").status_code == 200
+            if account(a, "main")["state"] == "cooling_down":
+                break
+        assert account(a, "main")["reason"] == "insufficient_credits"
+        assert wait_for(lambda: account(b, "main")["state"] == "cooling_down"), health(b)
+        control.clear()
+        answers = [chat(b, f"question {i}") for i in range(8)]
+        assert [r.status_code for r in answers] == [200] * 8
+        keys = {r["headers"].get("authorization") for r in control.requests()}
+        assert keys == {f"Bearer {BACKUP_KEY}"}  # b never tried main
+    finally:
+        control.state(exhausted_keys=[])
+
+
+def test_two_gateways_share_a_used_up_plan_window(pair: tuple[Process, Process, str], control: FakeControl) -> None:
+    a, b, _ = pair
+    first = chat(a, "fake:http_429(window=fiveHour,retry_after=3600)")
+    assert first.status_code == 429 and first.json()["error"]["code"] == "plan_window_exhausted"
+    assert wait_for(lambda: account(b)["plan"]["windows"].get("five_hour", {}).get("exceeded") is True), health(b)
+    calls = control.stats()["generate_calls"]
+    again = chat(b, "hello")
+    assert again.status_code == 429 and again.json()["error"]["code"] == "plan_window_exhausted"
+    assert 3500 < int(again.headers["retry-after"]) <= 3600
+    assert control.stats()["generate_calls"] == calls
+    assert httpx.get(b.url + "/usage").json()["plan"]["windows"]["five_hour"]["exceeded"] is True
+
+
+def test_two_gateways_share_the_upstream_path_and_the_billing_poll(starter: Starter, control: FakeControl) -> None:
+    a = starter("a", upstream_key=PROVIDER_KEY)
+    assert wait_for(lambda: account(a)["upstream"]["checked_at"] is not None)
+    assert account(a)["upstream"]["path"] == "provider"
+    b = starter("b", upstream_key=PROVIDER_KEY)  # starts after a's check and a's billing poll
+    probes = [r for r in control.requests("/provider/v1/chat/completions") if r["body"].get("n") == 2]
+    assert len(probes) == 1  # a's: b took its answer
+    assert account(b)["upstream"] == account(a)["upstream"]
+    assert wait_for(lambda: httpx.get(b.url + "/usage").json()["plan"] == httpx.get(a.url + "/usage").json()["plan"])
+    assert len(control.requests("/alpha/billing/credits")) == 1  # one poll served both
+    try:
+        control.state(key_plans={PROVIDER_KEY: "go"})  # downgraded: the Provider API says upgrade_required
+        assert chat(a, "after the downgrade").status_code == 200  # a moved to the CLI endpoint
+        assert account(a)["upstream"]["path"] == "cli"
+        assert wait_for(lambda: account(b)["upstream"]["path"] == "cli"), health(b)
+        control.clear()
+        assert chat(b, "on b").status_code == 200
+        assert control.model_requests("provider") == [] and len(control.model_requests("cli")) == 1
+    finally:
+        control.state(key_plans={})

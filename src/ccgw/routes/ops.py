@@ -61,10 +61,10 @@ async def health(
     accounts = gateway.pool.states()
     healthy = sum(a["state"] == "healthy" for a in accounts)
     status = "ok" if healthy == len(accounts) and accounts else ("degraded" if healthy else "unavailable")
-    storage = gateway.store.status()
-    if status == "ok" and storage["status"] != "ok":
+    storage, shared = gateway.store.status(), gateway.shared.status()
+    if status == "ok" and (storage["status"] != "ok" or shared["status"] != "ok"):
         status = "degraded"
-    return JSONResponse({"status": status, "accounts": accounts, "storage": storage})
+    return JSONResponse({"status": status, "accounts": accounts, "storage": storage, "shared_state": shared})
 
 
 @router.get("/usage", dependencies=[Depends(usage_access)])

@@ -152,6 +152,7 @@ class Batch:
     amends: list[tuple[UsageRecord, UsageRecord]] = field(default_factory=list)  # (as recorded, as final)
     reasoning: dict[str, tuple[str, float]] = field(default_factory=dict)  # call id → (text, at)
     heartbeat: dict[str, Any] | None = None
+    state: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # shared account state, by row key
 
 
 def apply(conn: Connection, batch: Batch, ends: Mapping[str, float]) -> None:

@@ -6,9 +6,10 @@ migrations it lacks, each in one transaction that also bumps the version, under 
 on one database migrate it exactly once. A database newer than this code is refused.
 
 Version 1: the ledger, the counters, the per-key limit windows and budget reservations, the
-reasoning memory. Version 2: shared account cooldowns and plan-window state (used from the next
-phase on; see the README's "Storage"). Version 3: each ledger row names the Command Code account
-and the upstream path (Provider API or CLI endpoint) that served it.
+reasoning memory. Version 2: two tables for account state, never written (version 4 replaces them).
+Version 3: each ledger row names the Command Code account and the upstream path (Provider API or CLI
+endpoint) that served it. Version 4: `account_state`, what gateways share about each Command Code
+account (cooldowns, plan windows and document, upstream path), one row per fact.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from sqlalchemy import (
 from ccgw.usage import COUNTERS
 
 metadata = MetaData()
+LEDGER_MODEL_CHARS = 200  # longer model names are cut to this (PostgreSQL refuses a longer value)
 
 schema_version = Table(
     "schema_version", metadata, Column("id", Integer, primary_key=True), Column("version", Integer, nullable=False)
@@ -51,7 +53,7 @@ requests = Table(
     Column("at", Float, nullable=False),
     Column("key", String(200), nullable=False),
     Column("endpoint", String(64), nullable=False),
-    Column("model", String(200), nullable=False),
+    Column("model", String(LEDGER_MODEL_CHARS), nullable=False),
     Column("status", String(100), nullable=False),
     Column("upstream", Boolean, nullable=False),
     Column("input_tokens", BigInteger, nullable=False),
@@ -122,32 +124,25 @@ reasoning = Table(
     Index("reasoning_at", "at"),
 )
 
-# Version 2 (phase 2 of issue 12): keyed by the SHA-256 of the account's key, so gateways that name
-# one account differently still share its state.
+# Version 4: what gateways share about each Command Code account, one row per fact (`part`), so two
+# gateways writing different facts never overwrite each other. `account` is the SHA-256 of the
+# account's key (never the key), so gateways that name one account differently share its state.
+# Parts: "cooldown" (the account's cooldown and the error behind it), "model:<id>" (a model blocked
+# on it), "window:<name>" (a plan window an upstream 429 said is used up), "plan" (the last billing
+# documents), "plan.poll" (which gateway polls billing this period), "path" (its upstream path).
+# A row is replaced only by one at least as new (`updated_at`, the writer's clock): last writer wins.
 account_state = Table(
     "account_state",
     metadata,
     Column("account", String(64), primary_key=True),
-    Column("cooldown_until", Float, nullable=False),
-    Column("reason", String(100), nullable=False),
-    Column("failures", Integer, nullable=False),
-    Column("cooled_by", Text),  # the error behind the cooldown, as JSON (class, message, code, retry_after)
-    Column("blocked_models", Text, nullable=False),  # JSON: model → [until, error]
+    Column("part", String(250), primary_key=True),
+    Column("until", Float, nullable=False),  # when the fact stops holding (0: not a time-bound fact)
+    Column("data", Text, nullable=False),  # JSON
     Column("updated_at", Float, nullable=False),
-)
-
-plan_state = Table(
-    "plan_state",
-    metadata,
-    Column("account", String(64), primary_key=True),
-    Column("document", Text),  # the last `/alpha/billing/credits` document, as JSON
-    Column("fetched_at", Float),
-    Column("exhausted", Text, nullable=False),  # JSON: window → reset epoch, from upstream 429s
-    Column("updated_at", Float, nullable=False),
+    Column("owner", String(64), nullable=False),  # the gateway that wrote it (`owners.owner`)
 )
 
 V1 = (meta, requests, counters, limit_windows, reservations, owners, reasoning)
-V2 = (account_state, plan_state)
 
 
 def _create(tables: Sequence[Table]) -> Callable[[Connection], None]:
@@ -168,7 +163,18 @@ def _served_by(conn: Connection) -> None:
             conn.execute(text(f"ALTER TABLE requests ADD COLUMN {name} {kind} NOT NULL DEFAULT ''"))
 
 
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_create(V1), _create(V2), _served_by)
+def _unused(conn: Connection) -> None:
+    """Version 2 made two tables no ccgw ever wrote; version 4 drops them (whether they are there or not)."""
+
+
+def _shared_state(conn: Connection) -> None:
+    """Version 4: the account state shared by gateways, in place of version 2's unused tables."""
+    conn.execute(text("DROP TABLE IF EXISTS plan_state"))
+    conn.execute(text("DROP TABLE IF EXISTS account_state"))
+    account_state.create(conn)
+
+
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_create(V1), _unused, _served_by, _shared_state)
 LATEST = len(MIGRATIONS)
 
 

@@ -31,7 +31,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from ccgw import errors, limits
 from ccgw.config import LocalKey
 from ccgw.jsonutil import dumps
-from ccgw.storage import ops
+from ccgw.storage import ops, shared
 from ccgw.storage.database import Database, describe
 from ccgw.storage.files import remove_stale_temps, write_atomic
 from ccgw.usage import UsageRecord, bucket_labels, iso
@@ -56,7 +56,7 @@ class _Pending:
 
     def empty(self) -> bool:
         b = self.batch
-        return not (b.records or b.amends or b.reasoning or b.heartbeat or b.released or self.claims)
+        return not (b.records or b.amends or b.reasoning or b.heartbeat or b.released or b.state or self.claims)
 
 
 class Store:
@@ -124,6 +124,9 @@ class Store:
             )  # fmt: skip
         with contextlib.suppress(Exception):
             await self._snapshot()
+        if self._failure is None:
+            with contextlib.suppress(Exception):  # else it simply ages out
+                await self.db.write(functools.partial(shared.retire, owner=self.owner))
         await self.db.close()
 
     def _heartbeat(self) -> dict[str, Any]:
@@ -161,6 +164,28 @@ class Store:
     def remember(self, call_ids: list[str], reasoning: str) -> None:
         now = self.clock()
         self._queue().reasoning.update({call_id: (reasoning, now) for call_id in call_ids})
+
+    def share(self, row: dict[str, Any]) -> None:
+        """Queue a row of the account state gateways share (:mod:`ccgw.storage.shared`), written by this
+        gateway (`owner`); a later row for the same fact replaces it in the queue."""
+        self._queue().state[row["account"], row["part"]] = {**row, "owner": self.owner}
+
+    async def shared_rows(self, accounts: list[str]) -> list[dict[str, Any]]:
+        return await self.db.read(functools.partial(shared.rows_for, accounts=accounts, now=self.clock()))
+
+    async def lease(self, account: str, part: str, seconds: float) -> bool:
+        """Take a lease on a shared task (see :func:`ccgw.storage.shared.lease`); raises while storage fails."""
+        if self._failure is not None:
+            raise StorageUnavailable(self._failure)
+        work = functools.partial(
+            shared.lease, account=account, part=part, owner=self.owner, now=self.clock(), seconds=seconds
+        )
+        return await self.db.write(work)
+
+    @property
+    def failing(self) -> bool:
+        """Writes fail now (what is queued is kept and retried)."""
+        return self._failure is not None
 
     def durable(self) -> asyncio.Future[None]:
         """Resolves when everything queued so far is committed; fails at once while storage is failing
@@ -280,6 +305,7 @@ class Store:
 
     def _apply(self, pending: _Pending, ends: dict[str, float], conn: Connection) -> list[errors.GatewayError | None]:
         ops.apply(conn, pending.batch, ends)
+        shared.save(conn, list(pending.batch.state.values()))
         results: list[errors.GatewayError | None] = [None] * len(pending.claims)
         order = sorted(range(len(pending.claims)), key=lambda i: pending.claims[i][0].key)  # one lock order
         for index in order:
@@ -302,6 +328,7 @@ class Store:
         again.released[:0] = batch.released
         again.amends[:0] = batch.amends
         again.reasoning = {**batch.reasoning, **again.reasoning}
+        again.state = {**batch.state, **again.state}
         again.heartbeat = again.heartbeat or batch.heartbeat or self._heartbeat()  # so the retries go on
         reason = _reason(exc)
         self._retry_wait = min(RETRY_CAP, max(0.5, self._retry_wait * 2))
@@ -366,7 +393,12 @@ class Store:
                     await self._snapshot()
 
     async def _compact(self) -> None:
-        work = functools.partial(ops.compact, now=self.clock(), ledger_days=self.ledger_days, reasoning_days=7)
+        now, days = self.clock(), self.ledger_days
+
+        def work(conn: Connection) -> int:
+            shared.compact(conn, now)
+            return ops.compact(conn, now, ledger_days=days, reasoning_days=7)
+
         try:
             removed = await self.db.write(work)
         except (SQLAlchemyError, OSError) as exc:

@@ -9,6 +9,9 @@ told, and an `upgrade_required` on a real request moves the account to the CLI e
 plan changed). So an account whose plan changes moves paths without a restart, either way.
 
 `path_for()` never fails: whatever the probe meets, the CLI endpoint is the answer that always works.
+
+Gateways on one database share what they find (`on_decided`, :meth:`ProviderAccess.adopt`; see
+:mod:`ccgw.shared_state`): one gateway's check or `upgrade_required` serves them all until the next check.
 """
 
 from __future__ import annotations
@@ -40,8 +43,10 @@ class ProviderAccess:
         interval: float,
         clock: Callable[[], float] = time.time,
         name: str = "default",
+        on_decided: Callable[[ProviderAccess], None] | None = None,
     ) -> None:
         self.name = name  # the account's, for the log
+        self.on_decided = on_decided  # told of each check's outcome and each move (`auto` only)
         self.mode = mode
         self._probe = probe
         self._interval = interval
@@ -73,13 +78,17 @@ class ProviderAccess:
         if found is None:
             self.reason = "could not tell whether the plan has the Provider API (checked again soon)"
             self._next_check = now + min(UNSURE_RETRY, self._interval)
-            return
-        self._next_check = now + self._interval
-        before = self.path
-        self.path = "provider" if found else "cli"
-        self.reason = "the plan has the Provider API" if found else "no Provider API on this plan (upgrade_required)"
-        if before != self.path:
-            log.info("account %s now uses the %s path: %s", self.name, self.path, self.reason)
+        else:
+            self._next_check = now + self._interval
+            before = self.path
+            self.path = "provider" if found else "cli"
+            self.reason = (
+                "the plan has the Provider API" if found else "no Provider API on this plan (upgrade_required)"
+            )
+            if before != self.path:
+                log.info("account %s now uses the %s path: %s", self.name, self.path, self.reason)
+        if self.on_decided is not None:
+            self.on_decided(self)
 
     async def path_for(self) -> Path:
         """The path for the next request (the first one waits briefly for the first check)."""
@@ -97,6 +106,21 @@ class ProviderAccess:
         self.path, self.checked_at, self._next_check = "cli", now, now + self._interval
         self.reason = "the Provider API answered upgrade_required (the plan has no API access)"
         log.info("account %s now uses the cli path: %s", self.name, self.reason)
+        if self.on_decided is not None:
+            self.on_decided(self)
+        return True
+
+    @property
+    def next_check(self) -> float:
+        return self._next_check
+
+    def adopt(self, path: Path, reason: str, checked_at: float, next_check: float) -> bool:
+        """Take what another gateway found for this account, if newer (`auto` only); True if taken."""
+        if self.mode != "auto" or (self.checked_at is not None and checked_at <= self.checked_at):
+            return False
+        if path != self.path:
+            log.info("account %s now uses the %s path (found by another gateway): %s", self.name, path, reason)
+        self.path, self.reason, self.checked_at, self._next_check = path, reason, checked_at, next_check
         return True
 
     async def aclose(self) -> None:
