@@ -41,6 +41,8 @@ log = logging.getLogger("ccgw.storage")
 HEARTBEAT_SECONDS = 10.0
 COMPACT_SECONDS = 3600.0
 RETRY_CAP = 30.0
+SMALL_COMMIT_ROWS = 64
+SMALL_COMMIT_TEXT = 256 * 1024  # characters of reasoning text
 CONFLICT_CODES = ("40P01", "40001")  # PostgreSQL deadlock, serialization failure: try again
 
 
@@ -57,6 +59,12 @@ class _Pending:
     def empty(self) -> bool:
         b = self.batch
         return not (b.records or b.amends or b.reasoning or b.heartbeat or b.released or self.claims)
+
+    def small(self) -> bool:
+        """Small enough to commit on the event loop (bounded microseconds; see `Database.commit`)."""
+        b = self.batch
+        rows = len(b.records) + len(b.amends) + len(b.released) + len(b.reasoning) + len(self.claims)
+        return rows <= SMALL_COMMIT_ROWS and sum(len(text) for text, _ in b.reasoning.values()) <= SMALL_COMMIT_TEXT
 
 
 class Store:
@@ -268,9 +276,10 @@ class Store:
             for period, bucket in bucket_labels(record.at).items():
                 ends[bucket] = limits.period_end(period, record.at)
         work = functools.partial(self._apply, pending, ends)
+        write = self.db.commit if pending.small() else self.db.write
         for attempt in range(3):
             try:
-                return await self.db.write(work)
+                return await write(work)
             except DBAPIError as exc:
                 code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
                 if attempt == 2 or not (code in CONFLICT_CODES or isinstance(exc, OperationalError)):
