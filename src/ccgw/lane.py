@@ -26,7 +26,7 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 Endpoint = Callable[[Request], Awaitable[Response]]
-Handler = Callable[[Request, Exception], Awaitable[Response]]
+Handler = Callable[[Request, Any], Response | Awaitable[Response]]  # Starlette's exception handler
 
 
 def plain_routes(routes: Iterable[BaseRoute]) -> dict[str, Endpoint]:
@@ -63,7 +63,8 @@ class ModelLane:
             handler = self._handler(exc)
             if handler is None:
                 raise  # unexpected: ServerErrorMiddleware's handler renders the 500, as for any route
-            response = await handler(request, exc)
+            handled = handler(request, exc)
+            response = await handled if inspect.isawaitable(handled) else handled
         await response(scope, receive, send)
 
     def _handler(self, exc: Exception) -> Handler | None:
