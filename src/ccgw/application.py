@@ -91,7 +91,7 @@ def create_app(
             snapshot_interval=settings.usage_flush_interval,
             clock=clock,
         )
-        upstream = transport or AiohttpTransport(client=_aiohttp_session)
+        upstream = transport or AiohttpTransport(client=_aiohttp_session())  # its session: see upstream.opener
         async with _upstream_http(settings, upstream) as http:
             images = ImageFetcher(settings.images, transport=image_transport, resolver=image_resolver)
             gateway = Gateway(

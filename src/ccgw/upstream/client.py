@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator
-from typing import Any, cast
+from typing import Any
 
 import aiohttp
 import httpx
@@ -22,6 +22,7 @@ from ccgw.jsonutil import dumps, loads
 from ccgw.silence import Silence
 from ccgw.upstream import failures
 from ccgw.upstream.envelope import build_envelope, build_headers
+from ccgw.upstream.opener import Opened, opener_for
 
 ERROR_BODY_LIMIT = 64 * 1024
 
@@ -49,14 +50,14 @@ def transport_error(exc: Exception, what: str = "Command Code") -> errors.Gatewa
 class GenerateStream:
     """An open `/alpha/generate` response; iterate :meth:`chunks`, then :meth:`aclose`."""
 
-    def __init__(self, response: httpx.Response, *, first_timeout: float, idle_timeout: float) -> None:
+    def __init__(self, response: Opened, *, first_timeout: float, idle_timeout: float) -> None:
         self.response = response
         self._first_timeout = first_timeout
         self._idle_timeout = idle_timeout
 
     async def chunks(self) -> AsyncGenerator[bytes, None]:
         """The body as it arrives; the silence before the first chunk and between two is bounded."""
-        raw = cast(AsyncGenerator[bytes, None], self.response.aiter_bytes())
+        raw = self.response.chunks()
         task = asyncio.current_task()
         assert task is not None
         silent: list[float] = []  # the length of the silence that timed out, once one has
@@ -81,11 +82,13 @@ class GenerateStream:
             ) from None
         except httpx.TimeoutException:
             raise errors.UpstreamTimeoutError("Command Code went silent", code="upstream_idle_timeout") from None
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, aiohttp.ClientError) as exc:
             raise transport_error(exc) from exc
         finally:
             watchdog.cancel()
-            await raw.aclose()
+            close = getattr(raw, "aclose", None)  # an async generator (httpx's) is closed at once
+            if close is not None:
+                await close()
 
     async def aclose(self) -> None:
         await self.response.aclose()
@@ -98,10 +101,10 @@ class CommandCodeClient:
 
     def __init__(self, http: httpx.AsyncClient, transport: httpx.AsyncBaseTransport, settings: Settings) -> None:
         self._http = http
-        self._transport = transport
+        self._open = opener_for(transport)
         self._settings = settings
         self._base = settings.commandcode.base_url
-        self._generate_url = httpx.URL(f"{self._base}/alpha/generate")
+        self._generate_url = f"{self._base}/alpha/generate"
 
     async def generate(
         self, params: dict[str, Any], *, thread: str, api_key: str, large: bool = False
@@ -112,27 +115,22 @@ class CommandCodeClient:
         """
         timeouts = self._settings.timeouts
         envelope = build_envelope(params, thread=thread)
-        request = httpx.Request(
-            "POST",
-            self._generate_url,
-            content=await asyncio.to_thread(bulk.dumps, envelope) if large else dumps(envelope),
-            headers=build_headers(
-                api_key, self._settings.commandcode.cli_version, thread, zdr=self._settings.commandcode.zdr
-            ),
-        )
+        content = await asyncio.to_thread(bulk.dumps, envelope) if large else dumps(envelope)
+        commandcode = self._settings.commandcode
+        headers = build_headers(api_key, commandcode.cli_version, thread, zdr=commandcode.zdr)
         try:
             async with asyncio.timeout(timeouts.connect + timeouts.first_event):
-                response = await self._transport.handle_async_request(request)
-        except (TimeoutError, httpx.HTTPError) as exc:
+                response = await self._open(self._generate_url, content, headers)
+        except (TimeoutError, OSError, httpx.HTTPError, aiohttp.ClientError) as exc:
             raise transport_error(exc) from exc
-        if response.status_code != 200:
+        if response.status != 200:
             try:
                 body = await _read_limited(response, ERROR_BODY_LIMIT)
-            except (TimeoutError, httpx.HTTPError):
+            except (TimeoutError, OSError, httpx.HTTPError, aiohttp.ClientError):
                 body = b""
             finally:
                 await response.aclose()
-            raise failures.from_response(response.status_code, response.headers, body)
+            raise failures.from_response(response.status, response.headers, body)
         return GenerateStream(response, first_timeout=timeouts.first_event, idle_timeout=timeouts.idle)
 
     async def get_json(self, path: str, *, api_key: str | None = None, limit: float = 10.0) -> Any:
@@ -154,10 +152,10 @@ class CommandCodeClient:
             raise errors.UpstreamError(f"Command Code sent invalid JSON for {path}") from exc
 
 
-async def _read_limited(response: httpx.Response, limit: int) -> bytes:
+async def _read_limited(response: Opened, limit: int) -> bytes:
     body = b""
     async with asyncio.timeout(10):
-        async for chunk in response.aiter_bytes():
+        async for chunk in response.chunks():
             body += chunk
             if len(body) >= limit:
                 break
