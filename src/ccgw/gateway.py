@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 import httpx
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from ccgw import bulk, errors, limits
 from ccgw.accounts import Account, AccountPool, account_level, final_refusal
@@ -39,6 +39,7 @@ from ccgw.plan import PlanMonitor, fetch_plan
 from ccgw.reasoning_memory import ReasoningMemory
 from ccgw.relay import Stage, Translator, collect, relay
 from ccgw.storage import Store
+from ccgw.streaming import EventStream
 from ccgw.translate.common import UpstreamRequest
 from ccgw.translate.stops import StopFilter
 from ccgw.translate.token_estimate import estimate_tokens
@@ -433,8 +434,14 @@ async def until_disconnect(request: Request, work: Awaitable[T]) -> T:
     """Await `work` here, cancelling it if the client hangs up first (one watcher task, no waits)."""
     current = asyncio.current_task()
     assert current is not None
+    working = True
+
+    def hung_up(watcher: asyncio.Future[None]) -> None:
+        if working and not watcher.cancelled():  # not once `work` is done: the cancel would land later
+            current.cancel()
+
     watcher = asyncio.ensure_future(_wait_for_disconnect(request))
-    watcher.add_done_callback(lambda done: done.cancelled() or current.cancel())
+    watcher.add_done_callback(hung_up)
     try:
         return await work
     except asyncio.CancelledError:
@@ -443,6 +450,7 @@ async def until_disconnect(request: Request, work: Awaitable[T]) -> T:
             raise ClientDisconnected from None
         raise
     finally:
+        working = False
         watcher.cancel()
 
 
@@ -485,7 +493,7 @@ async def respond(
             error_gap=fmt.error_gap,
         )
         sse_headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **(headers or {})}
-        return StreamingResponse(body, media_type=fmt.media_type, headers=sse_headers)
+        return EventStream(body, media_type=fmt.media_type, headers=sse_headers)
     except BaseException:
         group.close()
         raise
