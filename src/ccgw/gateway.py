@@ -381,35 +381,36 @@ class Gateway:
                     call.request_id, call.route or call.endpoint, error.status, error.code or type(error).__name__,
                     error.message,
                 )  # fmt: skip
-        record = _with_usage(
-            UsageRecord(
-                request_id=call.request_id,
-                key=call.identity.name,
-                endpoint=call.endpoint,
-                model=call.model,
-                status="ok" if error is None else str(error.code or type(error).__name__),
-                latency_ms=(now - call.started) * 1000,
-                ttft_ms=None if first_output_at is None else (first_output_at - call.started) * 1000,
-                at=now,
-                upstream=upstream,
-            ),
-            usage,
+        record = UsageRecord(
+            request_id=call.request_id,
+            key=call.identity.name,
+            endpoint=call.endpoint,
+            model=call.model,
+            status="ok" if error is None else str(error.code or type(error).__name__),
+            latency_ms=(now - call.started) * 1000,
+            ttft_ms=None if first_output_at is None else (first_output_at - call.started) * 1000,
+            at=now,
+            upstream=upstream,
+            **_usage_fields(usage),
         )
         self.store.record(record)
         self.metrics.observe(record)
         return record
 
 
+def _usage_fields(usage: Usage) -> dict[str, Any]:
+    return {
+        "input_tokens": usage.input_tokens,
+        "cache_read_tokens": usage.cache_read_tokens,
+        "cache_write_tokens": usage.cache_write_tokens,
+        "output_tokens": usage.output_tokens,
+        "reasoning_tokens": usage.reasoning_tokens,
+        "cost_micro": round(usage.cost_usd * 1_000_000),
+    }
+
+
 def _with_usage(record: UsageRecord, usage: Usage) -> UsageRecord:
-    return dataclasses.replace(
-        record,
-        input_tokens=usage.input_tokens,
-        cache_read_tokens=usage.cache_read_tokens,
-        cache_write_tokens=usage.cache_write_tokens,
-        output_tokens=usage.output_tokens,
-        reasoning_tokens=usage.reasoning_tokens,
-        cost_micro=round(usage.cost_usd * 1_000_000),
-    )
+    return dataclasses.replace(record, **_usage_fields(usage))
 
 
 async def _nothing() -> None:

@@ -271,10 +271,9 @@ class Store:
                 done.set_result(None)
 
     async def _write(self, pending: _Pending) -> list[errors.GatewayError | None]:
-        ends = {}
+        ends: dict[str, float] = {}
         for record in pending.batch.records + [new for _, new in pending.batch.amends]:
-            for period, bucket in bucket_labels(record.at).items():
-                ends[bucket] = limits.period_end(period, record.at)
+            ends.update(_bucket_ends(int(record.at // 60)))
         work = functools.partial(self._apply, pending, ends)
         write = self.db.commit if pending.small() else self.db.write
         for attempt in range(3):
@@ -402,6 +401,13 @@ class Store:
         if self._snapshot_failure is not None:
             log.warning("%s is written again", self.snapshot_path)
         self._snapshot_failure = None
+
+
+@functools.lru_cache(maxsize=4)
+def _bucket_ends(minute: int) -> dict[str, float]:
+    """When each limit bucket of this minute ends (the same for every moment of a minute)."""
+    at = minute * 60.0
+    return {bucket: limits.period_end(period, at) for period, bucket in bucket_labels(at).items()}
 
 
 class StorageUnavailable(errors.ServiceUnavailableError):
