@@ -105,3 +105,25 @@ def test_sqlite_commit_checkpoints_in_the_writer_thread(tmp_path: Path, monkeypa
     # the WAL is reused from its start after each one.
     assert grown > 100 * 2000
     assert bounded < grown / 3
+
+
+def test_sqlite_commit_on_the_loop_commits_core_statements_and_rolls_back_failures(tmp_path: Path) -> None:
+    def core_insert(conn: Connection) -> None:
+        conn.execute(text("INSERT INTO t (n, pad) VALUES (7, 'core')"))  # SQLAlchemy begins a transaction here
+
+    def fails(conn: Connection) -> None:
+        conn.execute(text("INSERT INTO t (n, pad) VALUES (8, 'lost')"))
+        raise RuntimeError("bug")
+
+    async def go() -> None:
+        db = _database(tmp_path)
+        await _with_table(db)
+        await db.commit(core_insert)
+        with pytest.raises(RuntimeError):
+            await db.commit(fails)
+        await db.commit(_insert(9))  # the connection works again after the failure
+        await db.close()
+
+    asyncio.run(go())
+    with sqlite3.connect(tmp_path / "usage.db") as conn:
+        assert [n for (n,) in conn.execute("SELECT n FROM t ORDER BY n")] == [7, 9]

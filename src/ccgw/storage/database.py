@@ -121,14 +121,16 @@ class SQLiteDatabase(Database):
         self._writer = self._engine(immediate=True)
         self._reader = self._engine(immediate=False)
         # On the event loop: never waits for the lock, never checkpoints (see the module's docstring).
-        self._now = self._engine(immediate=True, pragmas=("busy_timeout=0", "wal_autocheckpoint=0"))
+        self._now = self._engine(immediate=None, pragmas=("busy_timeout=0", "wal_autocheckpoint=0"))
         self._write_thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="ccgw-db-write")
         self._read_thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="ccgw-db-read")
         self._local = threading.local()
         self._since_checkpoint = 0
         self._checkpoint: asyncio.Future[None] | None = None
 
-    def _engine(self, *, immediate: bool, pragmas: tuple[str, ...] = ()) -> Engine:
+    def _engine(self, *, immediate: bool | None, pragmas: tuple[str, ...] = ()) -> Engine:
+        """An engine whose transactions begin as asked (`BEGIN IMMEDIATE` or `BEGIN`), or, with
+        `immediate=None`, are begun and ended by the caller on the driver (:meth:`_run_now`)."""
         engine = create_engine(self.url, poolclass=NullPool)
         settings = ("journal_mode=WAL", "synchronous=NORMAL", f"busy_timeout={SQLITE_BUSY_MS}", *pragmas)
 
@@ -140,6 +142,8 @@ class SQLiteDatabase(Database):
                 cursor.execute(f"PRAGMA {pragma}")
             cursor.close()
 
+        if immediate is None:
+            return engine
         begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
 
         @event.listens_for(engine, "begin")
@@ -161,11 +165,36 @@ class SQLiteDatabase(Database):
             with conn.begin():
                 return fn(conn)
         except BaseException as exc:
-            conn.close()  # a fresh connection next time, whatever state this one is in
-            self._local.conn = None
+            self._reset(conn)
             if isinstance(exc, sqlite3.Error):  # raised by the driver itself (BEGIN): wrapped like the rest
                 raise DBAPIError.instance(None, None, exc, sqlite3.Error) from exc
             raise
+
+    def _run_now(self, fn: Callable[[Connection], T]) -> T:
+        """`fn` in a transaction begun and committed on the driver: SQLAlchemy's transaction objects
+        and events cost more than the statements of a small commit. A Core statement inside `fn`
+        makes SQLAlchemy begin a transaction of its own (a no-op on the driver); its commit ends ours."""
+        conn = self._connection(self._now)
+        driver = conn.connection.driver_connection
+        assert isinstance(driver, sqlite3.Connection)
+        try:
+            driver.execute("BEGIN IMMEDIATE")
+            result = fn(conn)
+            if conn.in_transaction():
+                conn.commit()
+            else:
+                driver.execute("COMMIT")
+        except BaseException as exc:
+            self._reset(conn)
+            if isinstance(exc, sqlite3.Error):
+                raise DBAPIError.instance(None, None, exc, sqlite3.Error) from exc
+            raise
+        return result
+
+    def _reset(self, conn: Connection) -> None:
+        """After a failure: a fresh connection next time, whatever state this one is in."""
+        conn.close()
+        self._local.conn = None
 
     async def write(self, fn: Callable[[Connection], T]) -> T:
         loop = asyncio.get_running_loop()
@@ -179,7 +208,7 @@ class SQLiteDatabase(Database):
         """On the event loop (see the module's docstring); in the writer thread while another process
         holds the write lock."""
         try:
-            result = self._run(self._now, fn)
+            result = self._run_now(fn)
         except DBAPIError as exc:
             if not _busy(exc):
                 raise
