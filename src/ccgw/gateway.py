@@ -238,7 +238,7 @@ class Gateway:
         configured number of attempts and seconds. A failure that remains is raised here, so the
         client gets a plain HTTP error rather than a broken stream.
         """
-        seed = _conversation_seed(call.identity.name, request.params)
+        seed = _conversation_seed(call.identity.name, request.params, large=call.large)
         retries = self.settings.retries
         deadline = self.clock() + retries.max_seconds
         attempts = waits = 0
@@ -413,15 +413,21 @@ def _with_usage(record: UsageRecord, usage: Usage) -> UsageRecord:
     return dataclasses.replace(record, **_usage_fields(usage))
 
 
+def _same(value: T) -> T:
+    return value
+
+
 async def _nothing() -> None:
     """The plan "document" when no account is configured (parsed as unavailable)."""
 
 
-def _conversation_seed(key_name: str, params: dict[str, Any]) -> str:
+def _conversation_seed(key_name: str, params: dict[str, Any], *, large: bool = False) -> str:
     """Same key, model, system prompt and first message ⇒ same conversation (and thread id)."""
     messages = params.get("messages") or []
-    first = dumps(bulk.clip(messages[0], 4096))[:4096] if messages else b""  # clipped: a message may be 49 MB
-    system = str(bulk.clip(params.get("system", ""), 4096))[:4096].encode()
+    # A big request's first message may be 49 MB: clipped first, which gives the same prefix.
+    clip = functools.partial(bulk.clip, budget=4096) if large else _same
+    first = dumps(clip(messages[0]))[:4096] if messages else b""
+    system = str(clip(params.get("system", "")))[:4096].encode()
     digest = hashlib.sha256(b"\0".join([key_name.encode(), str(params.get("model")).encode(), system, first]))
     return digest.hexdigest()
 
