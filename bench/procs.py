@@ -90,6 +90,7 @@ def spawn(
     cores: str | None,
     env: dict[str, str | None] | None = None,
     timeout: float = 90,
+    cwd: Path | None = None,
 ) -> Server:
     """Start `argv` pinned to `cores`, without waiting (see :meth:`Server.wait_ready`).
 
@@ -104,7 +105,7 @@ def spawn(
             environ[key] = value
     popen = subprocess.Popen(
         pinned(argv, cores),
-        cwd=ROOT,
+        cwd=cwd or ROOT,
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
         env=environ,

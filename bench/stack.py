@@ -56,15 +56,19 @@ def _gist(error: str) -> str:
 
 
 class Stack:
-    def __init__(self, workdir: Path, *, with_peer: bool, storage_url: str = "") -> None:
+    def __init__(
+        self, workdir: Path, *, with_peer: bool, storage_url: str = "", gateway_prefix: list[str] | None = None
+    ) -> None:
         self.workdir = workdir
         self.storage_url = storage_url
+        self.gateway_prefix = gateway_prefix or []  # e.g. valgrind's command line (bench.cost)
         self.with_peer = with_peer
         self.fake: Server | None = None
         self.gateway: Server | None = None
         self.openai_fake: Server | None = None
         self.litellm: Server | None = None
         self.peer_error: str | None = None
+        self.extra: list[Server] = []  # more gateways (bench.cost --against), stopped with the rest
 
     def start(self) -> None:
         """Start every server at once (LiteLLM takes long to import), then wait for each."""
@@ -88,22 +92,34 @@ class Stack:
         argv = python_module(module, "--host", HOST, "--port", str(port))
         return spawn(name, argv, port=port, workdir=self.workdir, ready_path=ready_path, cores=CORES["upstream"])
 
-    def _spawn_gateway(self) -> Server:
+    def _spawn_gateway(self, root: Path | None = None, name: str = "ccgw") -> Server:
+        """The gateway, from this checkout or the one at `root` (`bench.cost --against`)."""
         assert self.fake is not None
         config = {
             "api_key": LOCAL_KEY,
             "commandcode": {"api_key": UPSTREAM_KEY, "base_url": self.fake.url},
             "exclude_models": ["claude-"],
-            "usage_file": str(self.workdir / "usage.json"),
+            "usage_file": str(self.workdir / f"{name}-usage.json"),
             "log_level": "warning",
         }
         if self.storage_url:
             config["storage"] = {"url": self.storage_url}
-        path = self.workdir / "ccgw-config.yaml"
+        path = self.workdir / f"{name}-config.yaml"
         path.write_text(yaml.safe_dump(config))
         port = free_port()
-        argv = [sys.executable, "app.py", "--config", str(path), "--host", HOST, "--port", str(port)]
-        return spawn("ccgw", argv, port=port, workdir=self.workdir, ready_path="/health", cores=CORES["proxy"])
+        argv = [
+            *self.gateway_prefix,
+            sys.executable,
+            "app.py",
+            "--config",
+            str(path),
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+        ]
+        cores = CORES["proxy"]
+        return spawn(name, argv, port=port, workdir=self.workdir, ready_path="/health", cores=cores, cwd=root)
 
     def restart_gateway(self) -> None:
         if self.gateway is not None:
@@ -121,8 +137,14 @@ class Stack:
         servers = (self.fake, self.gateway, self.openai_fake, self.litellm)
         return [s.pid for s in servers if s is not None and s.alive()]
 
+    def spawn_gateway(self, root: Path, name: str) -> Server:
+        """Another gateway, from the checkout at `root`, on the same fake (stopped with the rest)."""
+        server = self._spawn_gateway(root, name)
+        self.extra.append(server)
+        return server.wait_ready()
+
     def stop(self) -> None:
-        for server in (self.litellm, self.openai_fake, self.gateway, self.fake):
+        for server in (self.litellm, self.openai_fake, *self.extra, self.gateway, self.fake):
             if server is not None:
                 server.stop()
 

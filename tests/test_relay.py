@@ -10,20 +10,33 @@ from typing import Any
 from ccgw import errors, sse
 from ccgw.relay import relay
 from ccgw.translate.gemini_stream import GeminiStream
+from ccgw.turns import NOT_READY
 from ccgw.upstream.events import Event, Failure, Finish, TextDelta, Usage
 
 
 class Batches:
-    """A stand-in for a TurnGroup: hands out the given batches of generation 0, then the end."""
+    """A stand-in for a TurnGroup: hands out the given batches of generation 0, then the end.
 
-    def __init__(self, *batches: list[Event]) -> None:
+    Each batch arrives in a read of its own, after the relay asked (`poll` finds nothing waiting),
+    unless `waiting` says how many are already there when the relay starts.
+    """
+
+    def __init__(self, *batches: list[Event], waiting: int = 0) -> None:
         self._items: list[Any] = [(0, batch) for batch in batches] + [None]
+        self._waiting = waiting
         self.closed = False
 
     def keep_alive(self, seconds: float) -> None:
         pass
 
     async def next(self) -> Any:
+        self._waiting = max(0, self._waiting - 1)
+        return self._items.pop(0)
+
+    def poll(self) -> Any:
+        if not self._waiting:
+            return NOT_READY
+        self._waiting -= 1
         return self._items.pop(0)
 
     def close(self) -> None:
@@ -81,3 +94,51 @@ def test_relay_success_is_unchanged_by_the_gap() -> None:
         None,
         "STOP",
     ]
+
+
+def _chat_writes(group: Batches) -> list[bytes]:
+    async def main() -> list[bytes]:
+        from ccgw.translate.chat_stream import ChatStream
+
+        translator = ChatStream(completion_id="c", model="m", created=0)
+        body = relay(group, translator, [[]], encode=sse.data_frames, keepalive=b"", keepalive_every=60)
+        return [chunk async for chunk in body if chunk]
+
+    return asyncio.run(main())
+
+
+def test_relay_batches_already_waiting_leave_in_one_write() -> None:
+    out = _chat_writes(Batches([TextDelta("a")], [TextDelta("b")], [TextDelta("c")], waiting=3))
+    assert len(out) == 1
+    assert out[0].count(b"data: ") == 4 and b'"a"' in out[0] and b'"c"' in out[0]  # the role chunk, then a, b and c
+
+
+def test_relay_writes_at_once_when_nothing_more_is_waiting() -> None:
+    out = _chat_writes(Batches([TextDelta("a")], [TextDelta("b")], waiting=1))
+    assert len(out) == 2
+    assert b'"a"' in out[0] and b'"b"' not in out[0]  # "a" did not wait for "b"
+    assert b'"b"' in out[1]
+
+
+def test_relay_data_goes_out_before_the_last_frame_waits_for_the_commit() -> None:
+    written_before_commit: list[int] = []
+
+    async def main() -> list[bytes]:
+        from ccgw.translate.chat_stream import ChatStream
+
+        out: list[bytes] = []
+
+        async def commit() -> None:
+            written_before_commit.append(len(out))
+
+        group = Batches([TextDelta("a")], [TextDelta("b")], [Finish("stop", Usage())], waiting=4)
+        translator = ChatStream(completion_id="c", model="m", created=0)
+        body = relay(group, translator, [[]], encode=sse.data_frames, keepalive=b"", keepalive_every=60,
+                     trailer=sse.DONE, before_end=commit)  # fmt: skip
+        async for chunk in body:
+            out.append(chunk)
+        return out
+
+    out = asyncio.run(main())
+    assert written_before_commit == [1]  # the tokens were written; only the last frame waited
+    assert b'"b"' in out[0] and out[-1].endswith(sse.DONE)

@@ -25,6 +25,7 @@ from ccgw.config import Settings
 from ccgw.embeddings import EmbeddingsForwarder
 from ccgw.gateway import ClientDisconnected, Gateway
 from ccgw.images import ImageFetcher, Resolver, system_resolver
+from ccgw.lane import ModelLane, plain_routes
 from ccgw.routes import anthropic, embeddings, gemini, openai, ops
 from ccgw.schemas import (
     ChatCompletionRequest,
@@ -90,7 +91,7 @@ def create_app(
             snapshot_interval=settings.usage_flush_interval,
             clock=clock,
         )
-        upstream = transport or AiohttpTransport(client=_aiohttp_session)
+        upstream = transport or AiohttpTransport(client=_aiohttp_session())  # its session: see upstream.opener
         async with _upstream_http(settings, upstream) as http:
             images = ImageFetcher(settings.images, transport=image_transport, resolver=image_resolver)
             gateway = Gateway(
@@ -115,14 +116,14 @@ def create_app(
 
     app = FastAPI(title="ccgw", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     _install_error_handlers(app)
-    app.include_router(ops.router)
-    app.include_router(openai.router)
-    app.include_router(anthropic.router)
-    app.include_router(gemini.router)
-    app.include_router(embeddings.router)
+    routers = (ops.router, openai.router, anthropic.router, gemini.router, embeddings.router)
+    for router in routers:
+        app.include_router(router)
     if settings.docs:
         _add_docs(app)
     app.add_middleware(CORS, **cors_options(settings))
+    lane = plain_routes(route for router in routers for route in router.routes)
+    app.add_middleware(ModelLane, routes=lane, handlers=app.exception_handlers)
     hosts = HostCheck(settings.host, settings.allowed_hosts)
     app.add_middleware(EdgeMiddleware, body_limit=settings.max_body_bytes, hosts=hosts, on_reject=rejections.note)
     _register_schemas(app)

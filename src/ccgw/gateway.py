@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 import httpx
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from ccgw import bulk, errors, limits
 from ccgw.accounts import Account, AccountPool, account_level, final_refusal
@@ -41,6 +41,7 @@ from ccgw.relay import Stage, Translator, collect, relay
 from ccgw.shared_state import SharedState
 from ccgw.storage import Store
 from ccgw.storage.schema import LEDGER_MODEL_CHARS
+from ccgw.streaming import EventStream
 from ccgw.translate.common import UpstreamRequest
 from ccgw.translate.stops import StopFilter
 from ccgw.translate.token_estimate import estimate_tokens
@@ -265,7 +266,7 @@ class Gateway:
         configured number of attempts and seconds. A failure that remains is raised here, so the
         client gets a plain HTTP error rather than a broken stream.
         """
-        seed = _conversation_seed(call.identity.name, request.params)
+        seed = _conversation_seed(call.identity.name, request.params, large=call.large)
         retries = self.settings.retries
         deadline = self.clock() + retries.max_seconds
         attempts = waits = 0
@@ -420,48 +421,55 @@ class Gateway:
                     call.request_id, call.route or call.endpoint, error.status, error.code or type(error).__name__,
                     error.message,
                 )  # fmt: skip
-        record = _with_usage(
-            UsageRecord(
-                request_id=call.request_id,
-                key=call.identity.name,
-                endpoint=call.endpoint,
-                model=call.model[:LEDGER_MODEL_CHARS],  # a refused name may be longer (up to 256, see schemas)
-                status="ok" if error is None else str(error.code or type(error).__name__),
-                latency_ms=(now - call.started) * 1000,
-                ttft_ms=None if first_output_at is None else (first_output_at - call.started) * 1000,
-                at=now,
-                upstream=upstream,
-                account=account,
-                path=path,
-            ),
-            usage,
+        record = UsageRecord(
+            request_id=call.request_id,
+            key=call.identity.name,
+            endpoint=call.endpoint,
+            model=call.model[:LEDGER_MODEL_CHARS],  # a refused name may be longer (up to 256, see schemas)
+            status="ok" if error is None else str(error.code or type(error).__name__),
+            latency_ms=(now - call.started) * 1000,
+            ttft_ms=None if first_output_at is None else (first_output_at - call.started) * 1000,
+            at=now,
+            upstream=upstream,
+            account=account,
+            path=path,
+            **_usage_fields(usage),
         )
         self.store.record(record)
         self.metrics.observe(record)
         return record
 
 
+def _usage_fields(usage: Usage) -> dict[str, Any]:
+    return {
+        "input_tokens": usage.input_tokens,
+        "cache_read_tokens": usage.cache_read_tokens,
+        "cache_write_tokens": usage.cache_write_tokens,
+        "output_tokens": usage.output_tokens,
+        "reasoning_tokens": usage.reasoning_tokens,
+        "cost_micro": round(usage.cost_usd * 1_000_000),
+    }
+
+
 def _with_usage(record: UsageRecord, usage: Usage) -> UsageRecord:
-    return dataclasses.replace(
-        record,
-        input_tokens=usage.input_tokens,
-        cache_read_tokens=usage.cache_read_tokens,
-        cache_write_tokens=usage.cache_write_tokens,
-        output_tokens=usage.output_tokens,
-        reasoning_tokens=usage.reasoning_tokens,
-        cost_micro=round(usage.cost_usd * 1_000_000),
-    )
+    return dataclasses.replace(record, **_usage_fields(usage))
+
+
+def _same(value: T) -> T:
+    return value
 
 
 async def _nothing() -> None:
     """The plan "document" when no account is configured (parsed as unavailable)."""
 
 
-def _conversation_seed(key_name: str, params: dict[str, Any]) -> str:
+def _conversation_seed(key_name: str, params: dict[str, Any], *, large: bool = False) -> str:
     """Same key, model, system prompt and first message ⇒ same conversation (and thread id)."""
     messages = params.get("messages") or []
-    first = dumps(bulk.clip(messages[0], 4096))[:4096] if messages else b""  # clipped: a message may be 49 MB
-    system = str(bulk.clip(params.get("system", ""), 4096))[:4096].encode()
+    # A big request's first message may be 49 MB: clipped first, which gives the same prefix.
+    clip = functools.partial(bulk.clip, budget=4096) if large else _same
+    first = dumps(clip(messages[0]))[:4096] if messages else b""
+    system = str(clip(params.get("system", "")))[:4096].encode()
     digest = hashlib.sha256(b"\0".join([key_name.encode(), str(params.get("model")).encode(), system, first]))
     return digest.hexdigest()
 
@@ -475,8 +483,14 @@ async def until_disconnect(request: Request, work: Awaitable[T]) -> T:
     """Await `work` here, cancelling it if the client hangs up first (one watcher task, no waits)."""
     current = asyncio.current_task()
     assert current is not None
+    working = True
+
+    def hung_up(watcher: asyncio.Future[None]) -> None:
+        if working and not watcher.cancelled():  # not once `work` is done: the cancel would land later
+            current.cancel()
+
     watcher = asyncio.ensure_future(_wait_for_disconnect(request))
-    watcher.add_done_callback(lambda done: done.cancelled() or current.cancel())
+    watcher.add_done_callback(hung_up)
     try:
         return await work
     except asyncio.CancelledError:
@@ -485,6 +499,7 @@ async def until_disconnect(request: Request, work: Awaitable[T]) -> T:
             raise ClientDisconnected from None
         raise
     finally:
+        working = False
         watcher.cancel()
 
 
@@ -527,7 +542,7 @@ async def respond(
             error_gap=fmt.error_gap,
         )
         sse_headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **(headers or {})}
-        return StreamingResponse(body, media_type=fmt.media_type, headers=sse_headers)
+        return EventStream(body, media_type=fmt.media_type, headers=sse_headers)
     except BaseException:
         group.close()
         raise

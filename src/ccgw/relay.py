@@ -2,7 +2,10 @@
 
 The pipeline per batch of upstream events is: stages (stop sequences, reasoning memory) →
 coalescing of adjacent deltas → translator → one encoder call, so a burst of tokens that arrived
-in one network read leaves as one write.
+in one network read leaves as one write. Batches that are already waiting when the relay gets to
+them (several reads, or the stream's opening frames and its first tokens) leave in one write too;
+nothing already encoded ever waits, neither for a batch that has not arrived nor for the commit of
+the request's record (which only the last frame waits for).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from typing import Any, Protocol, cast
 
 from ccgw.errors import GatewayError
-from ccgw.turns import KEEPALIVE, Batch, TurnGroup
+from ccgw.turns import KEEPALIVE, NOT_READY, Batch, TurnGroup
 from ccgw.upstream.events import Event, Failure, ReasoningDelta, TextDelta
 
 
@@ -96,12 +99,16 @@ async def relay(
     """
     try:
         group.keep_alive(keepalive_every)
-        sent = encode(translator.start())
-        yield sent
+        out = encode(translator.start())  # encoded, not written yet
+        written = False  # whether any data went out (for `error_gap`)
         while translator.failed is None:
-            item = await group.next()
+            item = group.poll() if out else await group.next()
+            if item is NOT_READY:
+                yield out
+                out, written = b"", True
+                continue
             if item is KEEPALIVE:
-                yield keepalive
+                out += keepalive
                 continue
             if item is None:
                 break
@@ -109,24 +116,32 @@ async def relay(
             frames = _translate(translator, stages, index, batch)
             if _failed(translator):
                 if before_end is not None:
+                    if out:  # what came before the failure does not wait for the commit
+                        yield out
+                        out, written = b"", True
                     group.close()  # the other choices end now, so the outcome can be recorded
                     await before_end()
                 if error_gap and frames:
                     *frames, error = frames
-                    if frames:
-                        sent = encode(frames)
-                        yield sent
-                    if sent:
+                    out += encode(frames) if frames else b""
+                    if out:
+                        yield out
+                        out, written = b"", True
+                    if written:
                         await asyncio.sleep(error_gap)
                     frames = [error]
             if frames:
-                sent = encode(frames)
-                yield sent
+                out += encode(frames)
         if translator.failed is None:
             last = encode(translator.finish()) + trailer  # encoded while the record commits
             if before_end is not None:
+                if out:  # nor what came before the end
+                    yield out
+                    out = b""
                 await before_end()
-            yield last
+            yield out + last
+        elif out:
+            yield out
     finally:
         group.close()
 

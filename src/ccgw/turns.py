@@ -35,6 +35,7 @@ from ccgw.upstream.ndjson import NDJSONDecoder
 log = logging.getLogger("ccgw.turns")
 
 KEEPALIVE: Final = object()
+NOT_READY: Final = object()  # from :meth:`TurnGroup.poll`: nothing has arrived yet
 DRAIN_SECONDS = 2.0  # after `finish`, how long to wait for the trailing cost metadata
 
 Batch = tuple[int, list[Event]]
@@ -186,7 +187,17 @@ class TurnGroup:
 
     async def next(self) -> Batch | object | None:
         """The next batch, KEEPALIVE (see :meth:`keep_alive`), or None when every generation has ended."""
-        item = self._head.pop(0) if self._head else await self._queue.get()
+        return self._taken(self._head.pop(0) if self._head else await self._queue.get())
+
+    def poll(self) -> Batch | object | None:
+        """What :meth:`next` would return if it is already there, else NOT_READY (without waiting)."""
+        if self._head:
+            return self._taken(self._head.pop(0))
+        if self._queue.empty():
+            return NOT_READY
+        return self._taken(self._queue.get_nowait())
+
+    def _taken(self, item: Batch | object | None) -> Batch | object | None:
         if self._keepalive is not None:
             if item is None:
                 self._keepalive.cancel()

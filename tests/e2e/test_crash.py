@@ -129,7 +129,11 @@ def run_rounds(tmp_path: Path, fake: Process, read: Callable[[], tuple[list[dict
             load = Load(gateway.url).start()
             started = time.monotonic()
             duration = 0.4 + 0.23 * round_no  # a different moment of the load each round
-            wait_for(lambda: len(load.ok_ids) >= 20 and time.monotonic() - started > duration, 60, "load")  # noqa: B023 - called here
+            wait_for(  # the kill comes after some load and some reads of /usage, at a different moment each round
+                lambda: len(load.ok_ids) >= 20 and sampler.reads > 3 and time.monotonic() - started > duration,  # noqa: B023
+                60,
+                "load",
+            )
             gateway.popen.send_signal(signal.SIGKILL)
             gateway.popen.wait(10)
         finally:

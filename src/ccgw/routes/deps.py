@@ -172,7 +172,7 @@ async def _answer(
         # As the CLI does for a text-only model; the client is told, in a header and in the log.
         headers["x-ccgw-warning"] = f"image omitted, {model.id} takes text only"
         log.warning("%s: %d image(s) omitted, %s takes text only", rid, upstream.omitted_images, model.id)
-    call = Call(rid, identity, dialect.endpoint, model.id, started, request.url.path, large=large)
+    call = Call(rid, identity, dialect.endpoint, model.id, started, request.scope["path"], large=large)
     group = await gateway.open(upstream, call)
     return await respond(
         gateway,

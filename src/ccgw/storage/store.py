@@ -41,6 +41,8 @@ log = logging.getLogger("ccgw.storage")
 HEARTBEAT_SECONDS = 10.0
 COMPACT_SECONDS = 3600.0
 RETRY_CAP = 30.0
+SMALL_COMMIT_ROWS = 64
+SMALL_COMMIT_TEXT = 256 * 1024  # characters of reasoning text
 CONFLICT_CODES = ("40P01", "40001")  # PostgreSQL deadlock, serialization failure: try again
 
 
@@ -57,6 +59,12 @@ class _Pending:
     def empty(self) -> bool:
         b = self.batch
         return not (b.records or b.amends or b.reasoning or b.heartbeat or b.released or b.state or self.claims)
+
+    def small(self) -> bool:
+        """Small enough to commit on the event loop (bounded microseconds; see `Database.commit`)."""
+        b = self.batch
+        rows = len(b.records) + len(b.amends) + len(b.released) + len(b.reasoning) + len(self.claims)
+        return rows <= SMALL_COMMIT_ROWS and sum(len(text) for text, _ in b.reasoning.values()) <= SMALL_COMMIT_TEXT
 
 
 class Store:
@@ -288,14 +296,14 @@ class Store:
                 done.set_result(None)
 
     async def _write(self, pending: _Pending) -> list[errors.GatewayError | None]:
-        ends = {}
+        ends: dict[str, float] = {}
         for record in pending.batch.records + [new for _, new in pending.batch.amends]:
-            for period, bucket in bucket_labels(record.at).items():
-                ends[bucket] = limits.period_end(period, record.at)
+            ends.update(_bucket_ends(int(record.at // 60)))
         work = functools.partial(self._apply, pending, ends)
+        write = self.db.commit if pending.small() else self.db.write
         for attempt in range(3):
             try:
-                return await self.db.write(work)
+                return await write(work)
             except DBAPIError as exc:
                 code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
                 if attempt == 2 or not (code in CONFLICT_CODES or isinstance(exc, OperationalError)):
@@ -425,6 +433,13 @@ class Store:
         if self._snapshot_failure is not None:
             log.warning("%s is written again", self.snapshot_path)
         self._snapshot_failure = None
+
+
+@functools.lru_cache(maxsize=4)
+def _bucket_ends(minute: int) -> dict[str, float]:
+    """When each limit bucket of this minute ends (the same for every moment of a minute)."""
+    at = minute * 60.0
+    return {bucket: limits.period_end(period, at) for period, bucket in bucket_labels(at).items()}
 
 
 class StorageUnavailable(errors.ServiceUnavailableError):

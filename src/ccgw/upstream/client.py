@@ -10,8 +10,8 @@ in a `finally`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Callable
-from typing import Any, cast
+from collections.abc import AsyncGenerator, Callable, Mapping
+from typing import Any
 
 import aiohttp
 import httpx
@@ -24,6 +24,7 @@ from ccgw.upstream import failures
 from ccgw.upstream.envelope import build_envelope, build_headers
 from ccgw.upstream.events import StreamReader, TurnReader
 from ccgw.upstream.ndjson import NDJSONDecoder
+from ccgw.upstream.opener import Opened, Opener, opener_for
 
 ERROR_BODY_LIMIT = 64 * 1024
 
@@ -55,7 +56,7 @@ class GenerateStream:
 
     def __init__(
         self,
-        response: httpx.Response,
+        response: Opened,
         *,
         first_timeout: float,
         idle_timeout: float,
@@ -72,7 +73,7 @@ class GenerateStream:
 
     async def chunks(self) -> AsyncGenerator[bytes, None]:
         """The body as it arrives; the silence before the first chunk and between two is bounded."""
-        raw = cast(AsyncGenerator[bytes, None], self.response.aiter_bytes())
+        raw = self.response.chunks()
         task = asyncio.current_task()
         assert task is not None
         silent: list[float] = []  # the length of the silence that timed out, once one has
@@ -97,11 +98,13 @@ class GenerateStream:
             ) from None
         except httpx.TimeoutException:
             raise errors.UpstreamTimeoutError("Command Code went silent", code="upstream_idle_timeout") from None
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, aiohttp.ClientError) as exc:
             raise transport_error(exc) from exc
         finally:
             watchdog.cancel()
-            await raw.aclose()
+            close = getattr(raw, "aclose", None)  # an async generator (httpx's) is closed at once
+            if close is not None:
+                await close()
 
     async def aclose(self) -> None:
         await self.response.aclose()
@@ -114,10 +117,10 @@ class CommandCodeClient:
 
     def __init__(self, http: httpx.AsyncClient, transport: httpx.AsyncBaseTransport, settings: Settings) -> None:
         self._http = http
-        self._transport = transport
+        self._open = opener_for(transport)
         self._settings = settings
         self._base = settings.commandcode.base_url
-        self._generate_url = httpx.URL(f"{self._base}/alpha/generate")
+        self._generate_url = f"{self._base}/alpha/generate"
 
     async def generate(
         self, params: dict[str, Any], *, thread: str, api_key: str, large: bool = False
@@ -126,30 +129,11 @@ class CommandCodeClient:
 
         A `large` request's envelope is encoded in pieces in a thread, so the event loop keeps answering.
         """
-        timeouts = self._settings.timeouts
         envelope = build_envelope(params, thread=thread)
-        request = httpx.Request(
-            "POST",
-            self._generate_url,
-            content=await asyncio.to_thread(bulk.dumps, envelope) if large else dumps(envelope),
-            headers=build_headers(
-                api_key, self._settings.commandcode.cli_version, thread, zdr=self._settings.commandcode.zdr
-            ),
-        )
-        try:
-            async with asyncio.timeout(timeouts.connect + timeouts.first_event):
-                response = await self._transport.handle_async_request(request)
-        except (TimeoutError, httpx.HTTPError) as exc:
-            raise transport_error(exc) from exc
-        if response.status_code != 200:
-            try:
-                body = await read_limited(response, ERROR_BODY_LIMIT)
-            except (TimeoutError, httpx.HTTPError):
-                body = b""
-            finally:
-                await response.aclose()
-            raise failures.from_response(response.status_code, response.headers, body)
-        return GenerateStream(response, first_timeout=timeouts.first_event, idle_timeout=timeouts.idle)
+        content = await asyncio.to_thread(bulk.dumps, envelope) if large else dumps(envelope)
+        commandcode = self._settings.commandcode
+        headers = build_headers(api_key, commandcode.cli_version, thread, zdr=commandcode.zdr)
+        return await open_stream(self._open, self._generate_url, content, headers, self._settings)
 
     async def get_json(self, path: str, *, api_key: str | None = None, limit: float = 10.0) -> Any:
         """GET a small JSON document (catalog: anonymous; billing: with the account's key)."""
@@ -170,10 +154,37 @@ class CommandCodeClient:
             raise errors.UpstreamError(f"Command Code sent invalid JSON for {path}") from exc
 
 
-async def read_limited(response: httpx.Response, limit: int) -> bytes:
+async def open_stream(
+    open_: Opener,
+    url: str,
+    content: bytes,
+    headers: Mapping[str, str],
+    settings: Settings,
+    *,
+    reader: Callable[[], StreamReader] = TurnReader,
+) -> GenerateStream:
+    """POST a generation and settle its status: a refusal is raised here, with its body read (bounded)."""
+    timeouts = settings.timeouts
+    try:
+        async with asyncio.timeout(timeouts.connect + timeouts.first_event):
+            response = await open_(url, content, headers)
+    except (TimeoutError, OSError, httpx.HTTPError, aiohttp.ClientError) as exc:
+        raise transport_error(exc) from exc
+    if response.status != 200:
+        try:
+            body = await _read_limited(response, ERROR_BODY_LIMIT)
+        except (TimeoutError, OSError, httpx.HTTPError, aiohttp.ClientError):
+            body = b""
+        finally:
+            await response.aclose()
+        raise failures.from_response(response.status, response.headers, body)
+    return GenerateStream(response, first_timeout=timeouts.first_event, idle_timeout=timeouts.idle, reader=reader)
+
+
+async def _read_limited(response: Opened, limit: int) -> bytes:
     body = b""
     async with asyncio.timeout(10):
-        async for chunk in response.aiter_bytes():
+        async for chunk in response.chunks():
             body += chunk
             if len(body) >= limit:
                 break

@@ -10,11 +10,13 @@ train the user's taste profile).
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import secrets
+import os
 import sys
+import time
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 PLACEHOLDER_SYSTEM = "You are a helpful assistant."
@@ -45,7 +47,7 @@ def build_envelope(params: dict[str, Any], *, thread: str, today: datetime | Non
     """
     if _blank(params.get("system")):
         params = {**params, "system": [{"type": "text", "text": PLACEHOLDER_SYSTEM}]}
-    day = (today or datetime.now(UTC)).strftime("%Y-%m-%d")
+    day = today.strftime("%Y-%m-%d") if today is not None else _utc_day(int(time.time() // 86400))
     return {
         "config": {
             "workingDir": "/",
@@ -67,6 +69,11 @@ def build_envelope(params: dict[str, Any], *, thread: str, today: datetime | Non
     }
 
 
+@functools.lru_cache(maxsize=2)
+def _utc_day(day: int) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(day * 86400))
+
+
 def _blank(system: Any) -> bool:
     if isinstance(system, str):
         return not system.strip()
@@ -77,7 +84,8 @@ def _blank(system: Any) -> bool:
 
 def traceparent() -> str:
     """A fresh W3C trace context, as the CLI sends one per request (random ids, sampled flag)."""
-    return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
+    ids = os.urandom(24).hex()  # what secrets.token_hex reads, in one call
+    return f"00-{ids[:32]}-{ids[32:]}-01"
 
 
 def build_headers(api_key: str, cli_version: str, thread: str, *, zdr: bool = False) -> dict[str, str]:

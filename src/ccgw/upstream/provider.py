@@ -16,7 +16,6 @@ tells the plan: `403 upgrade_required` (Go, "on every request") or a 400 (a plan
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from collections.abc import Callable
@@ -30,9 +29,10 @@ from ccgw.jsonutil import dumps
 from ccgw.translate.provider_request import Endpoint
 from ccgw.upstream import failures
 from ccgw.upstream.chat_reader import ChatReader
-from ccgw.upstream.client import ERROR_BODY_LIMIT, GenerateStream, read_limited, transport_error
+from ccgw.upstream.client import GenerateStream, open_stream, transport_error
 from ccgw.upstream.events import StreamReader
 from ccgw.upstream.messages_reader import MessagesReader
+from ccgw.upstream.opener import opener_for
 
 log = logging.getLogger("ccgw.provider")
 
@@ -51,7 +51,7 @@ ANTHROPIC_VERSION = "2023-06-01"
 class ProviderClient:
     def __init__(self, http: httpx.AsyncClient, transport: httpx.AsyncBaseTransport, settings: Settings) -> None:
         self._http = http
-        self._transport = transport
+        self._open = opener_for(transport)
         self._settings = settings
         self._base = settings.commandcode.base_url
         self.ceilings: dict[str, int] = {}  # model → the `max_tokens` ceiling the Messages endpoint named
@@ -92,26 +92,9 @@ class ProviderClient:
         return int(found.group(2))
 
     async def _send(self, endpoint: Endpoint, body: dict[str, Any], api_key: str) -> GenerateStream:
-        timeouts = self._settings.timeouts
-        request = httpx.Request(
-            "POST", f"{self._base}{PATHS[endpoint]}", content=dumps(body), headers=self.headers(api_key, endpoint)
-        )
-        try:
-            async with asyncio.timeout(timeouts.connect + timeouts.first_event):
-                response = await self._transport.handle_async_request(request)
-        except (TimeoutError, httpx.HTTPError) as exc:
-            raise transport_error(exc) from exc
-        if response.status_code != 200:
-            try:
-                error_body = await read_limited(response, ERROR_BODY_LIMIT)
-            except (TimeoutError, httpx.HTTPError):
-                error_body = b""
-            finally:
-                await response.aclose()
-            raise failures.from_response(response.status_code, response.headers, error_body)
-        return GenerateStream(
-            response, first_timeout=timeouts.first_event, idle_timeout=timeouts.idle, reader=READERS[endpoint]
-        )
+        url = f"{self._base}{PATHS[endpoint]}"
+        headers = self.headers(api_key, endpoint)
+        return await open_stream(self._open, url, dumps(body), headers, self._settings, reader=READERS[endpoint])
 
     async def has_access(self, api_key: str) -> bool | None:
         """Whether the key's plan has the Provider API: True, False (`upgrade_required`), or None when
