@@ -4,9 +4,7 @@ paths (`path`: a Go account on the CLI endpoint, a Provider account on the Provi
 from __future__ import annotations
 
 import base64
-import http.server
 import json
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -14,7 +12,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from tests.e2e.harness import PROBE_KEY, FakeControl, Process
+from tests.e2e.harness import PROBE_KEY, FakeControl, Process, serve_image
 
 pytestmark = pytest.mark.e2e
 
@@ -163,21 +161,8 @@ def test_sdk_reasoning_content_streamed_and_folded(client: openai.OpenAI) -> Non
 
 @pytest.fixture
 def image_server() -> Iterator[str]:
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "image/png")
-            self.send_header("Content-Length", str(len(PNG)))
-            self.end_headers()
-            self.wfile.write(PNG)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/cat.png"
-    server.shutdown()
+    with serve_image(PNG) as url:
+        yield url
 
 
 def test_sdk_images_data_url_and_remote_url(
