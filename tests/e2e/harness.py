@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,16 @@ def _wait(process: Process, ready: Any, what: str, timeout: float = 30) -> None:
         time.sleep(0.05)
     process.stop()
     raise RuntimeError(f"{what} did not become ready:\n{process.output()}")
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.1) -> bool:
+    """Whether `predicate` comes true within `timeout` seconds, asked every `interval`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False
 
 
 def _http_ok(url: str) -> bool:
