@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +11,7 @@ import httpx
 import openai
 import pytest
 from tests.e2e.conftest import E2E_SETTINGS
-from tests.e2e.harness import FakeControl, Process, start_gateway, write_config
+from tests.e2e.harness import FakeControl, Process, QuietHandler, serve, start_gateway, write_config
 
 pytestmark = pytest.mark.e2e
 
@@ -88,7 +86,7 @@ def embeddings_service() -> Iterator[list[dict[str, Any]]]:
     """A fake OpenAI-compatible embeddings service (as Ollama's /v1/embeddings answers)."""
     seen: list[dict[str, Any]] = []
 
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             seen.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
@@ -104,14 +102,9 @@ def embeddings_service() -> Iterator[list[dict[str, Any]]]:
             self.end_headers()
             self.wfile.write(payload)
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    seen.append({"url": f"http://127.0.0.1:{server.server_address[1]}/v1"})
-    yield seen
-    server.shutdown()
+    with serve(Handler) as url:
+        seen.append({"url": url + "/v1"})
+        yield seen
 
 
 def test_embeddings_forwarded_to_the_configured_service(

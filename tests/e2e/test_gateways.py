@@ -30,6 +30,7 @@ from tests.e2e.harness import (
     Process,
     free_port,
     start_gateway,
+    wait_for,
     write_config,
 )
 
@@ -258,15 +259,6 @@ def health(gateway: Process) -> dict[str, Any]:
 
 def account(gateway: Process, name: str = "default") -> dict[str, Any]:
     return next(a for a in health(gateway)["accounts"] if a["name"] == name)
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_two_gateways_share_a_cooldown_the_other_fails_fast(

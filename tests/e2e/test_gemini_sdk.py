@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import base64
-import http.server
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,7 +10,7 @@ import httpx
 import pytest
 from google import genai
 from google.genai import errors, types
-from tests.e2e.harness import FakeControl, Process
+from tests.e2e.harness import FakeControl, Process, serve_image
 
 pytestmark = pytest.mark.e2e
 
@@ -146,21 +144,8 @@ def test_genai_automatic_function_calling_runs_the_python_tool(client: genai.Cli
 
 @pytest.fixture
 def image_server() -> Iterator[str]:
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "image/png")
-            self.send_header("Content-Length", str(len(PNG)))
-            self.end_headers()
-            self.wfile.write(PNG)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/cat.png"
-    server.shutdown()
+    with serve_image(PNG) as url:
+        yield url
 
 
 def test_genai_images_inline_bytes_and_remote_uri(

@@ -4,9 +4,7 @@ paths (`path`: a Go account on the CLI endpoint, a Provider account on the Provi
 from __future__ import annotations
 
 import base64
-import http.server
 import json
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -14,7 +12,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from tests.e2e.harness import PROBE_KEY, FakeControl, Process
+from tests.e2e.harness import PROBE_KEY, FakeControl, Process, serve_image, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -163,21 +161,8 @@ def test_sdk_reasoning_content_streamed_and_folded(client: openai.OpenAI) -> Non
 
 @pytest.fixture
 def image_server() -> Iterator[str]:
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "image/png")
-            self.send_header("Content-Length", str(len(PNG)))
-            self.end_headers()
-            self.wfile.write(PNG)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/cat.png"
-    server.shutdown()
+    with serve_image(PNG) as url:
+        yield url
 
 
 def test_sdk_images_data_url_and_remote_url(
@@ -313,15 +298,6 @@ def test_sdk_auth_and_unknown_model(sdk_gateway: Process) -> None:
             ok.chat.completions.create(model="claude-sonnet-4-6", messages=ask("hi"))
 
 
-def _wait_for(predicate: Any, timeout: float = 3.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
-
-
 def test_client_disconnect_closes_upstream_stream(client: openai.OpenAI, control: FakeControl) -> None:
     before = control.stats()["disconnects"]
     stream = client.chat.completions.create(
@@ -330,7 +306,7 @@ def test_client_disconnect_closes_upstream_stream(client: openai.OpenAI, control
     next(iter(stream))
     started = time.monotonic()
     stream.close()
-    assert _wait_for(lambda: control.stats()["disconnects"] > before, 2.0)
+    assert wait_for(lambda: control.stats()["disconnects"] > before, 2.0, interval=0.02)
     assert time.monotonic() - started < 1.5
 
 
@@ -345,7 +321,7 @@ def test_client_disconnect_non_streaming_closes_upstream(
             json={"model": "deepseek-v4-pro", "messages": ask("fake:slow(deltas=200,delay=0.05)")},
             timeout=0.5,
         )
-    assert _wait_for(lambda: control.stats()["disconnects"] > before, 2.0)
+    assert wait_for(lambda: control.stats()["disconnects"] > before, 2.0, interval=0.02)
 
 
 def test_usage_endpoint_counts_sdk_requests_exactly(sdk_gateway: Process, path: str) -> None:
@@ -365,7 +341,7 @@ def test_usage_endpoint_counts_sdk_requests_exactly(sdk_gateway: Process, path: 
         by_key: dict[str, Any] = httpx.get(gateway.url + "/usage").json()["by_key"]
         return dict(by_key.get("probe", {}))
 
-    assert _wait_for(lambda: counted().get("total_requests") == 4)
+    assert wait_for(lambda: counted().get("total_requests") == 4, 3.0, interval=0.02)
     probe_usage = counted()
     assert probe_usage["prompt_tokens"] == sum(u.prompt_tokens for u in usages)
     assert probe_usage["completion_tokens"] == sum(u.completion_tokens for u in usages)

@@ -4,7 +4,6 @@ failover crosses the paths. Claude through the Provider API with the Anthropic S
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,16 @@ import httpx
 import openai
 import pytest
 from tests.e2e.conftest import E2E_SETTINGS
-from tests.e2e.harness import LOCAL_KEY, PROVIDER_KEY, UPSTREAM_KEY, FakeControl, Process, start_gateway, write_config
+from tests.e2e.harness import (
+    LOCAL_KEY,
+    PROVIDER_KEY,
+    UPSTREAM_KEY,
+    FakeControl,
+    Process,
+    start_gateway,
+    wait_for,
+    write_config,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -43,15 +51,6 @@ def mixed(tmp_path: Path, fake: Process) -> Iterator[Process]:
 def accounts(gateway: Process) -> dict[str, dict[str, Any]]:
     found = httpx.get(gateway.url + "/health?detail=1", headers=HEADERS).json()["accounts"]
     return {a["name"]: a for a in found}
-
-
-def wait_for(predicate: Any, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def ask(gateway: Process, text: str) -> httpx.Response:

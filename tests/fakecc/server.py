@@ -239,12 +239,8 @@ class FakeApi:
             version = headers.get("x-command-code-version", "0")
             if version_tuple(version) < version_tuple(state.min_cli_version):
                 return errors.cli_too_old(version, state.min_cli_version)
-        if key in state.exhausted_keys:
-            return errors.credits_exhausted(402)
-        window = account.exceeded_window(state)
-        if window is not None:
-            retry_after = max(1, (state.reset_at_ms(window) - int(time.time() * 1000)) // 1000)
-            return errors.rate_limited(time.time(), retry_after, window)
+        if (spent := self.spent(key)) is not None:
+            return spent
         if size > state.max_body_bytes:
             return errors.payload_too_large()
         content_type = headers.get("content-type", "")
@@ -256,6 +252,17 @@ class FakeApi:
         if invalid is not None:
             return invalid
         return self.admit_model(body["params"], headers, key)
+
+    def spent(self, key: str) -> HttpError | None:
+        """The account's credits, then its plan's windows: 402, or a 429 until the window resets."""
+        state = self.state
+        if key in state.exhausted_keys:
+            return errors.credits_exhausted(402)
+        window = account.exceeded_window(state)
+        if window is None:
+            return None
+        retry_after = max(1, (state.reset_at_ms(window) - int(time.time() * 1000)) // 1000)
+        return errors.rate_limited(time.time(), retry_after, window)
 
     def admit_model(self, params: dict[str, Any], headers: dict[str, str], key: str) -> HttpError | None:
         state = self.state
@@ -372,12 +379,8 @@ class FakeApi:
         plan = state.plan_of(key)
         if plan not in API_PLANS:
             return errors.upgrade_required()
-        if key in state.exhausted_keys:
-            return errors.credits_exhausted(402)
-        window = account.exceeded_window(state)
-        if window is not None:
-            retry_after = max(1, (state.reset_at_ms(window) - int(time.time() * 1000)) // 1000)
-            return errors.rate_limited(time.time(), retry_after, window)
+        if (spent := self.spent(key)) is not None:
+            return spent
         if endpoint == "chat":
             invalid = check_chat(body)
             if invalid is not None:

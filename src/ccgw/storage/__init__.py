@@ -69,6 +69,15 @@ def _one_line(db_url: str, exc: BaseException) -> str:
     return f"usage storage {where} cannot be used: {reason}"
 
 
+def _open(settings: StorageSettings, usage_json: Path) -> tuple[str, Database]:
+    """The database's URL and the database opened on it (raises :class:`StorageStartError` when it cannot be)."""
+    url = database_url(settings, usage_json)
+    try:
+        return url, open_database(url)
+    except (OSError, StorageConfigError, SQLAlchemyError) as exc:
+        raise StorageStartError(_one_line(url, exc)) from None
+
+
 async def open_store(
     settings: StorageSettings,
     usage_json: Path,
@@ -77,11 +86,7 @@ async def open_store(
     clock: Callable[[], float] = time.time,
 ) -> Store:
     """The running store (raises :class:`StorageStartError` with one line when it cannot be opened)."""
-    url = database_url(settings, usage_json)
-    try:
-        db = open_database(url)
-    except (OSError, StorageConfigError, SQLAlchemyError) as exc:
-        raise StorageStartError(_one_line(url, exc)) from None
+    url, db = _open(settings, usage_json)
     try:
         await _prepare(db, usage_json)
         store = Store(
@@ -104,11 +109,7 @@ def check(settings: StorageSettings, usage_json: Path) -> None:
     """Open, migrate and import once, in a thread of its own (callable with or without a running loop)."""
 
     async def run() -> None:
-        url = database_url(settings, usage_json)
-        try:
-            db = open_database(url)
-        except (OSError, StorageConfigError, SQLAlchemyError) as exc:
-            raise StorageStartError(_one_line(url, exc)) from None
+        url, db = _open(settings, usage_json)
         try:
             await _prepare(db, usage_json)
         except (OSError, SQLAlchemyError, schema.SchemaTooNew, legacy.LegacyFileError) as exc:

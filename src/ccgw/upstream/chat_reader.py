@@ -18,8 +18,8 @@ from typing import Any
 
 from ccgw import errors
 from ccgw.upstream import failures
-from ccgw.upstream.events import Event, FinishReason, ReasoningDelta, TextDelta, Usage
-from ccgw.upstream.provider_reader import ProviderReader, cost_of, number
+from ccgw.upstream.events import Event, FinishReason, ReasoningDelta, TextDelta, Usage, details, number
+from ccgw.upstream.provider_reader import ProviderReader, cost_of
 
 _FINISH: dict[str, FinishReason] = {
     "stop": "stop",
@@ -46,10 +46,7 @@ def reasoning_text(delta: dict[str, Any]) -> str:
 
 
 def chat_usage(raw: dict[str, Any], payload: dict[str, Any]) -> Usage:
-    prompt = raw.get("prompt_tokens_details")
-    completion = raw.get("completion_tokens_details")
-    prompt = prompt if isinstance(prompt, dict) else {}
-    completion = completion if isinstance(completion, dict) else {}
+    prompt, completion = details(raw, "prompt_tokens_details"), details(raw, "completion_tokens_details")
     return Usage(
         input_tokens=number(raw.get("prompt_tokens")),
         cache_read_tokens=number(prompt.get("cached_tokens")),

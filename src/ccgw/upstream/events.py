@@ -136,24 +136,28 @@ class StreamReader(Protocol):
     def resume(self) -> None: ...
 
 
-def _int(value: Any) -> int:
+def number(value: Any) -> int:
+    """A token count as the upstream sent it: a positive int, else 0."""
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def details(raw: dict[str, Any], key: str) -> dict[str, Any]:
+    """A usage's nested details object, or an empty one when it is missing or not an object."""
+    value = raw.get(key)
+    return value if isinstance(value, dict) else {}
 
 
 def parse_usage(raw: Any) -> Usage:
     """AI SDK usage (camelCase, with the deprecated top-level aliases as fallbacks)."""
     if not isinstance(raw, dict):
         return Usage()
-    inputs = raw.get("inputTokenDetails")
-    outputs = raw.get("outputTokenDetails")
-    inputs = inputs if isinstance(inputs, dict) else {}
-    outputs = outputs if isinstance(outputs, dict) else {}
+    inputs, outputs = details(raw, "inputTokenDetails"), details(raw, "outputTokenDetails")
     return Usage(
-        input_tokens=_int(raw.get("inputTokens")),
-        cache_read_tokens=_int(inputs.get("cacheReadTokens")) or _int(raw.get("cachedInputTokens")),
-        cache_write_tokens=_int(inputs.get("cacheWriteTokens")),
-        output_tokens=_int(raw.get("outputTokens")),
-        reasoning_tokens=_int(outputs.get("reasoningTokens")) or _int(raw.get("reasoningTokens")),
+        input_tokens=number(raw.get("inputTokens")),
+        cache_read_tokens=number(inputs.get("cacheReadTokens")) or number(raw.get("cachedInputTokens")),
+        cache_write_tokens=number(inputs.get("cacheWriteTokens")),
+        output_tokens=number(raw.get("outputTokens")),
+        reasoning_tokens=number(outputs.get("reasoningTokens")) or number(raw.get("reasoningTokens")),
     )
 
 
@@ -251,7 +255,7 @@ class TurnReader:
         if kind == "finish":
             return self._finish(event)
         if kind == "cache-write-tokens":
-            self._write_extra += _int(event.get("tokens"))
+            self._write_extra += number(event.get("tokens"))
             return []
         if kind == "error":
             return [self._fail(failures.from_event(event))]
@@ -329,4 +333,4 @@ class TurnReader:
         if kind == "provider-metadata" and self.usage.cost_usd == 0.0:
             self.usage.cost_usd = _cost(event.get("providerMetadata"))
         elif kind == "cache-write-tokens" and self.usage.cache_write_tokens == 0:
-            self.usage.cache_write_tokens = _int(event.get("tokens"))
+            self.usage.cache_write_tokens = number(event.get("tokens"))

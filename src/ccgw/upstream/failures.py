@@ -202,22 +202,20 @@ def _rate_limited(detail: str, retry_after: float | None, window: str | None, mo
     """A 429. One that names a plan window or a per-model limit is final until its reset (the CLI
     never retries it): the caller marks the window, or blocks the model on that account."""
     if model:
-        limited = errors.RateLimitError(
-            f"Command Code's limit for {model} on this account is used up: {detail}",
-            code="model_limit_exhausted",
-            retry_after=retry_after,
-        )
-        limited.model = model
-        return limited
+        message = f"Command Code's limit for {model} on this account is used up: {detail}"
+        return _final_limit(message, "model_limit_exhausted", retry_after, model=model)
     if window:
-        limited = errors.RateLimitError(
-            f"Your Command Code plan's {WINDOW_NAMES.get(window, window)} window is used up: {detail}",
-            code="plan_window_exhausted",
-            retry_after=retry_after,
-        )
-        limited.window = window
-        return limited
+        message = f"Your Command Code plan's {WINDOW_NAMES.get(window, window)} window is used up: {detail}"
+        return _final_limit(message, "plan_window_exhausted", retry_after, window=window)
     return errors.RateLimitError(f"Command Code rate limit reached: {detail}", retry_after=retry_after)
+
+
+def _final_limit(
+    message: str, code: str, retry_after: float | None, *, model: str | None = None, window: str | None = None
+) -> errors.RateLimitError:
+    limited = errors.RateLimitError(message, code=code, retry_after=retry_after)
+    limited.model, limited.window = model, window
+    return limited
 
 
 WINDOW_NAMES = {"fiveHour": "five-hour", "weekly": "weekly", "daily": "daily"}

@@ -18,8 +18,8 @@ from typing import Any
 from ccgw import errors
 from ccgw.jsonutil import dumps_str
 from ccgw.upstream import failures
-from ccgw.upstream.events import Event, FinishReason, ReasoningDelta, TextDelta, Usage
-from ccgw.upstream.provider_reader import ProviderReader, cost_of, number
+from ccgw.upstream.events import Event, FinishReason, ReasoningDelta, TextDelta, Usage, number
+from ccgw.upstream.provider_reader import ProviderReader, cost_of
 
 _STOP: dict[str, FinishReason] = {
     "end_turn": "stop",

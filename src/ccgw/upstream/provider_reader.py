@@ -21,10 +21,6 @@ from ccgw.upstream.events import Event, Failure, Finish, FinishReason, ToolCall,
 from ccgw.upstream.ndjson import MALFORMED
 
 
-def number(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
-
-
 def cost_of(usage: Any, payload: Mapping[str, Any]) -> float:
     """The USD cost of a request, where the Provider API reports one (0.0 when it does not)."""
     raw = usage.get("cost") if isinstance(usage, Mapping) else None
