@@ -3,6 +3,7 @@ and upstream 429s that name a window or a model (final until their reset, never 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -12,6 +13,8 @@ from fastapi.testclient import TestClient
 from tests.conftest import CREDITS, UPSTREAM_KEY, WHOAMI, make_settings
 from tests.test_accounts import answer_per_account, conversation, two_accounts
 from tests.test_spending import CHAT, START, Clock
+
+from ccgw.plan import PlanMonitor
 
 TEAM = {**WHOAMI, "org": {"id": "org_42", "name": "Team"}}
 RESET = START + 3 * 3600  # on the test's clock
@@ -142,3 +145,23 @@ def test_plain_429_still_honours_retry_after(app_factory: Any, upstream: respx.M
     refused = client.post("/v1/chat/completions", json=CHAT)
     assert refused.json()["error"]["code"] == "rate_limit_exceeded"
     assert refused.headers["retry-after"] == "42"
+
+
+def test_plan_current_waits_for_the_refresh_under_way() -> None:
+    """`/usage` right after start-up: the start-up fetch is not due again, but its answer is the plan."""
+
+    async def scenario() -> tuple[str, str]:
+        answered = asyncio.Event()
+
+        async def fetch() -> Any:
+            await answered.wait()
+            return {"credits": CREDITS, "whoami": TEAM}
+
+        monitor = PlanMonitor(fetch, ttl=300, clock=Clock())
+        monitor.refresh_soon()  # as Gateway.start does
+        await asyncio.sleep(0)
+        asyncio.get_running_loop().call_later(0.05, answered.set)
+        state = await monitor.current()
+        return state.status, str(state.org_id)
+
+    assert asyncio.run(scenario()) == ("ok", "org_42")

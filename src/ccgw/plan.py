@@ -245,9 +245,12 @@ class PlanMonitor:
         return self._task
 
     async def current(self) -> PlanState:
-        """The plan as fresh as a short wait allows (stale or unavailable rather than failing)."""
-        task = self.refresh_soon() if self._due() else None
-        if task is not None:
+        """The plan as fresh as a short wait allows (stale or unavailable rather than failing).
+
+        A refresh under way (the one started at start-up, say) is waited for too: it is not due again,
+        but its answer is what the caller asks for."""
+        task = self.refresh_soon()
+        if task is not None and not task.done():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(task), FETCH_WAIT)
         return self.state
