@@ -196,6 +196,14 @@ class QuietHandler(http.server.BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
+    def send_body(self, content_type: str, body: bytes) -> None:
+        """A 200 with `body`, its type and length."""
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
 
 @contextlib.contextmanager
 def serve(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
@@ -214,11 +222,7 @@ def serve_image(png: bytes) -> Iterator[str]:
 
     class Handler(QuietHandler):
         def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "image/png")
-            self.send_header("Content-Length", str(len(png)))
-            self.end_headers()
-            self.wfile.write(png)
+            self.send_body("image/png", png)
 
     with serve(Handler) as url:
         yield url + "/cat.png"

@@ -96,11 +96,7 @@ def embeddings_service() -> Iterator[list[dict[str, Any]]]:
             ]
             usage = {"prompt_tokens": 2 * len(inputs), "total_tokens": 2 * len(inputs)}
             payload = json.dumps({"object": "list", "data": data, "model": body["model"], "usage": usage}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+            self.send_body("application/json", payload)
 
     with serve(Handler) as url:
         seen.append({"url": url + "/v1"})
