@@ -21,6 +21,7 @@ over a `Connection` (see :mod:`ccgw.storage.ops`), and run here:
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import concurrent.futures
 import contextlib
@@ -71,24 +72,24 @@ def describe(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-class Database:
+class Database(abc.ABC):
     """Runs `fn(connection)` in a transaction (`write`) or a read-only snapshot (`read`)."""
 
     dialect: str
     url: str
 
-    async def write(self, fn: Callable[[Connection], T]) -> T:
-        raise NotImplementedError
+    @abc.abstractmethod
+    async def write(self, fn: Callable[[Connection], T]) -> T: ...
 
-    async def read(self, fn: Callable[[Connection], T]) -> T:
-        raise NotImplementedError
+    @abc.abstractmethod
+    async def read(self, fn: Callable[[Connection], T]) -> T: ...
 
     async def commit(self, fn: Callable[[Connection], T]) -> T:
         """A small transaction of the hot path (a group commit): :meth:`write`, or something cheaper."""
         return await self.write(fn)
 
-    async def close(self) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    async def close(self) -> None: ...
 
 
 def open_database(url: str) -> Database:

@@ -13,6 +13,7 @@ puts it: `usage.cost` (USD, a number or a string), else the AI gateway's `provid
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Mapping
 from typing import Any
 
@@ -34,7 +35,7 @@ def cost_of(usage: Any, payload: Mapping[str, Any]) -> float:
         return 0.0
 
 
-class ProviderReader:
+class ProviderReader(abc.ABC):
     """The shared state machine; subclasses read their format in :meth:`read`."""
 
     def __init__(self) -> None:
@@ -54,8 +55,8 @@ class ProviderReader:
             return []
         return self.read(event)
 
-    def read(self, event: dict[str, Any]) -> list[Event]:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def read(self, event: dict[str, Any]) -> list[Event]: ...
 
     def after_terminal(self, event: dict[str, Any]) -> None:
         """Late payloads may still carry the cost."""
