@@ -147,3 +147,19 @@ def test_lane_app_serves_model_routes_and_errors_as_before(client: TestClient) -
     )  # through FastAPI, with CORS
     assert browser.status_code == 200
     assert browser.headers["access-control-allow-origin"] == "http://localhost:5173"
+
+
+def test_app_opentelemetry_provider_configured_request_not_traced(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """FastAPI's native telemetry (0.165+) is off: asking for it on each request cost ~1% of a small one."""
+    asgi = pytest.importorskip("fastapi.telemetry._asgi", reason="this FastAPI has no native telemetry")
+    traced: list[str] = []
+
+    async def trace(self: Any, *, app: Any, scope: Scope, receive: Receive, send: Send, **_: Any) -> None:
+        traced.append(scope["path"])
+        await app(scope, receive, send)
+
+    monkeypatch.setattr(asgi, "_unconfigured", lambda provider: False)  # as if an SDK provider were set
+    monkeypatch.setattr(asgi.NativeTelemetry, "__call__", trace)
+    body = {"model": "deepseek-v4-pro", "messages": [{"role": "user", "content": "hi"}]}
+    assert client.post("/v1/chat/completions", json=body).status_code == 200
+    assert traced == []

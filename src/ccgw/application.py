@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -41,6 +42,15 @@ from ccgw.storage import open_store
 from ccgw.web import EdgeMiddleware, error_response, request_id, request_protocol
 
 log = logging.getLogger("ccgw")
+
+
+# FastAPI 0.165 asks OpenTelemetry on every request whether a provider is configured (about 1% of a
+# small request); ccgw has its own metrics and sets no provider. Older FastAPI has no `telemetry`.
+_NO_TELEMETRY: dict[str, Any] = (
+    {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters
+    else {}
+)
 
 
 def _aiohttp_session() -> aiohttp.ClientSession:
@@ -114,7 +124,7 @@ def create_app(
                 await app.state.embeddings.aclose()
                 await store.close()
 
-    app = FastAPI(title="ccgw", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(title="ccgw", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None, **_NO_TELEMETRY)
     _install_error_handlers(app)
     routers = (ops.router, openai.router, anthropic.router, gemini.router, embeddings.router)
     for router in routers:
