@@ -27,6 +27,8 @@ from ccgw.upstream.ndjson import NDJSONDecoder
 from ccgw.upstream.opener import Opened, Opener, opener_for
 
 ERROR_BODY_LIMIT = 64 * 1024
+# What opening a generation or reading its refusal may raise, on either transport (aiohttp's or httpx's).
+OPEN_ERRORS = (TimeoutError, OSError, httpx.HTTPError, aiohttp.ClientError)
 
 NO_KEY_MESSAGE = "ccgw has no Command Code API key, so it cannot answer model requests. " + failures.KEY_HELP
 
@@ -168,12 +170,12 @@ async def open_stream(
     try:
         async with asyncio.timeout(timeouts.connect + timeouts.first_event):
             response = await open_(url, content, headers)
-    except (TimeoutError, OSError, httpx.HTTPError, aiohttp.ClientError) as exc:
+    except OPEN_ERRORS as exc:
         raise transport_error(exc) from exc
     if response.status != 200:
         try:
             body = await _read_limited(response, ERROR_BODY_LIMIT)
-        except (TimeoutError, OSError, httpx.HTTPError, aiohttp.ClientError):
+        except OPEN_ERRORS:
             body = b""
         finally:
             await response.aclose()
