@@ -3,6 +3,7 @@ as `rejected_requests` and never as an upstream request, a failure or a cost."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -10,6 +11,7 @@ import httpx
 import pytest
 import respx
 from fastapi.testclient import TestClient
+from starlette.testclient import WebSocketDenialResponse
 from tests.conftest import LOCAL_KEY, make_settings
 
 SCRIPT_KEY = "ccgw-script-key-0123456789"
@@ -68,6 +70,29 @@ def test_rejected_body_over_the_limit_recorded(app_factory: Any) -> None:
     assert (entry["status"], entry["upstream"]) == ("request_too_large", False)
 
 
+def test_rejected_at_the_edge_in_the_ledger_before_the_answer(app_factory: Any) -> None:
+    """A 413 and a WebSocket's 426 are refused by the edge middleware, before any route: like every
+    refusal, their record is committed before the answer goes out, however slow the commit."""
+    client = app_factory(make_settings(max_body_bytes=1024))
+    client.get("/health")  # the app has started: its store exists
+    db = client.app.state.gateway.store.db  # type: ignore[attr-defined]
+
+    def slowed(commit: Any) -> Any:
+        async def slow(fn: Any) -> Any:
+            await asyncio.sleep(0.3)
+            return await commit(fn)
+
+        return slow
+
+    db.commit, db.write = slowed(db.commit), slowed(db.write)
+    assert client.post("/v1/chat/completions", content=b"{" + b" " * 4000 + b"}").status_code == 413
+    assert [e["status"] for e in recent(client)] == ["request_too_large"]
+    with pytest.raises(WebSocketDenialResponse):
+        with client.websocket_connect("/v1/responses"):
+            pass
+    assert [e["status"] for e in recent(client)] == ["websocket_not_supported", "request_too_large"]
+
+
 def test_rejected_count_tokens_recorded(client: TestClient) -> None:
     response = client.post("/v1/messages/count_tokens", json={"model": "m", "messages": "nope"})
     assert response.status_code == 400
@@ -109,8 +134,6 @@ def test_rejections_counted_in_metrics_apart(client: TestClient) -> None:
 
 
 def test_websocket_upgrade_on_responses_answered_426_at_once(client: TestClient) -> None:
-    from starlette.testclient import WebSocketDenialResponse
-
     with pytest.raises(WebSocketDenialResponse) as caught:
         with client.websocket_connect("/v1/responses", headers={"OpenAI-Beta": "responses_websockets=2026-02-06"}):
             pass

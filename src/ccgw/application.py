@@ -135,15 +135,13 @@ def create_app(
     lane = plain_routes(route for router in routers for route in router.routes)
     app.add_middleware(ModelLane, routes=lane, handlers=app.exception_handlers)
     hosts = HostCheck(settings.host, settings.allowed_hosts)
-    app.add_middleware(EdgeMiddleware, body_limit=settings.max_body_bytes, hosts=hosts, on_reject=rejections.note)
+    app.add_middleware(EdgeMiddleware, body_limit=settings.max_body_bytes, hosts=hosts, on_reject=rejections.record)
     _register_schemas(app)
     return app
 
 
 async def _refused(request: Request, exc: errors.GatewayError) -> Response:
-    recorder = rejections.note(request, exc)
-    if recorder is not None:
-        await recorder.store.settle()  # the refusal is an answer too: in the ledger before it goes out
+    await rejections.record(request, exc)
     return error_response(exc, request.url.path, request_protocol(request))
 
 

@@ -65,3 +65,11 @@ def note(request: HTTPConnection, error: errors.GatewayError) -> Gateway | None:
     )
     gateway.account(call, Usage(), error, None, upstream=False)
     return gateway
+
+
+async def record(request: HTTPConnection, error: errors.GatewayError) -> None:
+    """:func:`note`, then wait (bounded) for the record's commit: the refusal is an answer too, and is in the
+    ledger before it goes out."""
+    recorder = note(request, error)
+    if recorder is not None:
+        await recorder.store.settle()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -57,12 +57,12 @@ class EdgeMiddleware:
         app: ASGIApp,
         body_limit: int,
         hosts: HostCheck | None = None,
-        on_reject: Callable[[HTTPConnection, errors.GatewayError], object] | None = None,
+        on_reject: Callable[[HTTPConnection, errors.GatewayError], Awaitable[object]] | None = None,
     ) -> None:
         self.app = app
         self.body_limit = body_limit
         self.hosts = hosts
-        self.on_reject = on_reject  # told of what the middleware refuses itself (not a foreign Host)
+        self.on_reject = on_reject  # awaited for what the middleware refuses itself (not a foreign Host)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
@@ -100,7 +100,7 @@ class EdgeMiddleware:
             refusal = self._too_large()
         if refusal is not None:
             if self.on_reject is not None:
-                self.on_reject(Request(scope), refusal)
+                await self.on_reject(Request(scope), refusal)
             await error_response(refusal, scope.get("path", ""))(scope, receive, send_with_id)
             return
         seen = 0
@@ -120,7 +120,7 @@ class EdgeMiddleware:
         scope.setdefault("state", {})["request_id"] = rid = new_request_id()
         refusal = _websocket_refusal()
         if self.on_reject is not None:
-            self.on_reject(HTTPConnection(scope), refusal)
+            await self.on_reject(HTTPConnection(scope), refusal)
         if (await receive())["type"] != "websocket.connect":
             return
         if "websocket.http.response" not in scope.get("extensions", {}):
